@@ -1,0 +1,183 @@
+//! Start-up: open and migrate the database, load the token keys, build the
+//! schema and bind the HTTP server. `main` and the tests share this path.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+
+use crate::auth::jwt::{JwtKeys, parse_algorithm};
+use crate::config::{Common, Serve};
+use crate::db::{Backend, Db};
+use crate::graphql::{Limits, build_schema};
+use crate::http::{self, AppState};
+use crate::service::Service;
+
+/// A start-up failure, said for the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartError(pub String);
+
+impl From<crate::db::DbSetupError> for StartError {
+    fn from(error: crate::db::DbSetupError) -> Self {
+        Self(error.0)
+    }
+}
+
+/// Where the signing key came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyOrigin {
+    /// ROSTER_JWT_SECRET or ROSTER_JWT_PUBLIC_KEY.
+    Configured,
+    /// The secret file kept beside the SQLite database.
+    SecretFile { path: PathBuf, created: bool },
+}
+
+/// Opens the database and applies pending migrations.
+pub fn open_database(common: &Common, pool_size: u32) -> Result<Db, StartError> {
+    let db = Db::connect(&common.database_url, pool_size)?;
+    let applied = db.migrate()?;
+    if applied > 0 {
+        tracing::info!(applied, "database migrated");
+    }
+    Ok(db)
+}
+
+/// The smallest HS256 secret accepted, in bytes.
+const MIN_SECRET_BYTES: usize = 32;
+
+/// Loads the verification (and, where possible, signing) keys.
+pub fn load_keys(common: &Common, backend: Backend) -> Result<(JwtKeys, KeyOrigin), StartError> {
+    let algorithm = common
+        .jwt_algorithm
+        .as_deref()
+        .map(parse_algorithm)
+        .transpose()
+        .map_err(StartError)?;
+    let (issuer, audience) = (&common.jwt_issuer, &common.jwt_audience);
+    if let Some(public) = &common.jwt_public_key {
+        let algorithm = algorithm.ok_or_else(|| {
+            StartError(
+                "ROSTER_JWT_PUBLIC_KEY needs ROSTER_JWT_ALGORITHM (EdDSA, ES256 or RS256)".into(),
+            )
+        })?;
+        let read = |path: &Path| {
+            std::fs::read(path)
+                .map_err(|e| StartError(format!("cannot read {}: {e}", path.display())))
+        };
+        let public_pem = read(public)?;
+        let private_pem = common.jwt_private_key.as_deref().map(read).transpose()?;
+        let keys = JwtKeys::public_key(
+            algorithm,
+            &public_pem,
+            private_pem.as_deref(),
+            issuer,
+            audience,
+        )
+        .map_err(StartError)?;
+        return Ok((keys, KeyOrigin::Configured));
+    }
+    if algorithm.is_some_and(|a| a != jsonwebtoken::Algorithm::HS256) {
+        return Err(StartError(
+            "that algorithm needs ROSTER_JWT_PUBLIC_KEY".into(),
+        ));
+    }
+    if let Some(secret) = &common.jwt_secret {
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(StartError(format!(
+                "ROSTER_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes"
+            )));
+        }
+        return Ok((
+            JwtKeys::hs256(secret.as_bytes(), issuer, audience),
+            KeyOrigin::Configured,
+        ));
+    }
+    if backend == Backend::Postgres {
+        return Err(StartError(
+            "set ROSTER_JWT_SECRET or ROSTER_JWT_PUBLIC_KEY: a generated secret is only kept \
+             beside a SQLite database"
+                .into(),
+        ));
+    }
+    let (_, db_path) = Backend::from_url(&common.database_url);
+    let path = PathBuf::from(format!("{db_path}.secret"));
+    let (secret, created) = read_or_create_secret(&path)?;
+    Ok((
+        JwtKeys::hs256(secret.as_bytes(), issuer, audience),
+        KeyOrigin::SecretFile { path, created },
+    ))
+}
+
+/// Reads the secret file, or creates it (mode 0600) with 32 random bytes.
+fn read_or_create_secret(path: &Path) -> Result<(String, bool), StartError> {
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        let secret = existing.trim().to_owned();
+        if secret.len() >= MIN_SECRET_BYTES {
+            return Ok((secret, false));
+        }
+        return Err(StartError(format!(
+            "{} holds no usable secret; remove it",
+            path.display()
+        )));
+    }
+    let bytes: [u8; 32] = rand::random();
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .map_err(|e| StartError(format!("cannot create {}: {e}", path.display())))?;
+    std::io::Write::write_all(&mut file, secret.as_bytes())
+        .map_err(|e| StartError(format!("cannot write {}: {e}", path.display())))?;
+    Ok((secret, true))
+}
+
+/// A bound, not yet running server.
+pub struct Started {
+    pub server: actix_web::dev::Server,
+    pub addr: SocketAddr,
+    pub service: Service,
+    pub key_origin: KeyOrigin,
+}
+
+/// Opens everything and binds the listener; run `server` to serve.
+pub fn start(common: &Common, serve: &Serve) -> Result<Started, StartError> {
+    let db = open_database(common, serve.db_pool_size)?;
+    let (keys, key_origin) = load_keys(common, db.backend)?;
+    let service = Service::new(db, keys);
+    let limits = Limits {
+        depth: serve.max_depth,
+        complexity: serve.max_complexity,
+        aliases: serve.max_aliases,
+        directives: serve.max_directives,
+        introspection: serve.introspection,
+    };
+    let schema = build_schema(service.clone(), limits);
+    let listener = TcpListener::bind(&serve.listen)
+        .map_err(|e| StartError(format!("cannot listen on {}: {e}", serve.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError(e.to_string()))?;
+    let state = AppState {
+        schema,
+        service: service.clone(),
+        max_body_bytes: serve.max_body_bytes,
+    };
+    let workers = serve.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
+    let server = http::server(state, listener, workers).map_err(|e| StartError(e.to_string()))?;
+    tracing::info!(%addr, backend = ?service.backend(), "listening");
+    Ok(Started {
+        server,
+        addr,
+        service,
+        key_origin,
+    })
+}

@@ -1,0 +1,189 @@
+//! Every setting: its flag, its `ROSTER_*` variable and its default.
+//! Flags win over variables. The variable names are part of the contract.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Roster: multi-tenant organisation and membership admin over GraphQL.
+#[derive(Debug, Parser)]
+#[command(name = "roster", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: Common,
+    /// What to do; `serve` when left out.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Settings every command shares.
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// Database: `postgres://…`, or a SQLite path (`sqlite://path` or a
+    /// plain path), created and migrated on first start.
+    #[arg(
+        long,
+        env = "ROSTER_DATABASE_URL",
+        default_value = "roster.db",
+        global = true
+    )]
+    pub database_url: String,
+    /// HS256 signing secret (at least 32 bytes). Without it and without a
+    /// public key, a SQLite deployment generates one beside the database.
+    #[arg(long, env = "ROSTER_JWT_SECRET", hide_env_values = true, global = true)]
+    pub jwt_secret: Option<String>,
+    /// PEM file with the public key that verifies tokens (EdDSA, ES256 or
+    /// RS256, named by --jwt-algorithm).
+    #[arg(long, env = "ROSTER_JWT_PUBLIC_KEY", global = true)]
+    pub jwt_public_key: Option<PathBuf>,
+    /// PEM file with the matching private key, to mint tokens with
+    /// `token issue` when verifying with a public key.
+    #[arg(long, env = "ROSTER_JWT_PRIVATE_KEY", global = true)]
+    pub jwt_private_key: Option<PathBuf>,
+    /// The one algorithm tokens may use: HS256, EdDSA, ES256 or RS256.
+    #[arg(long, env = "ROSTER_JWT_ALGORITHM", global = true)]
+    pub jwt_algorithm: Option<String>,
+    /// Required `iss` claim.
+    #[arg(
+        long,
+        env = "ROSTER_JWT_ISSUER",
+        default_value = "roster",
+        global = true
+    )]
+    pub jwt_issuer: String,
+    /// Required `aud` claim.
+    #[arg(
+        long,
+        env = "ROSTER_JWT_AUDIENCE",
+        default_value = "roster",
+        global = true
+    )]
+    pub jwt_audience: String,
+    /// Log filter (tracing's EnvFilter syntax), e.g. `info` or
+    /// `roster=debug`.
+    #[arg(long, env = "ROSTER_LOG", default_value = "info", global = true)]
+    pub log: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the GraphQL API (the default).
+    Serve(Serve),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Mint or revoke tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Provision orgs.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Print the GraphQL schema (SDL).
+    Schema,
+}
+
+/// Server settings.
+#[derive(Debug, Clone, Args)]
+pub struct Serve {
+    /// Address to listen on, `host:port`; port 0 picks a free one (the bound
+    /// address is logged).
+    #[arg(long, env = "ROSTER_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "ROSTER_WORKERS")]
+    pub workers: Option<usize>,
+    /// Database connections in the pool.
+    #[arg(long, env = "ROSTER_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: u32,
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    #[arg(long, env = "ROSTER_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Deepest selection nesting a query may have.
+    #[arg(long, env = "ROSTER_MAX_DEPTH", default_value_t = 12)]
+    pub max_depth: usize,
+    /// Highest query complexity (one per field, by default).
+    #[arg(long, env = "ROSTER_MAX_COMPLEXITY", default_value_t = 5000)]
+    pub max_complexity: usize,
+    /// Most field aliases in one document.
+    #[arg(long, env = "ROSTER_MAX_ALIASES", default_value_t = 30)]
+    pub max_aliases: usize,
+    /// Most directives on one field.
+    #[arg(long, env = "ROSTER_MAX_DIRECTIVES", default_value_t = 20)]
+    pub max_directives: usize,
+    /// Whether schema introspection is answered.
+    #[arg(long, env = "ROSTER_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+}
+
+impl Default for Serve {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            workers: None,
+            db_pool_size: 16,
+            max_body_bytes: 1024 * 1024,
+            max_depth: 12,
+            max_complexity: 5000,
+            max_aliases: 30,
+            max_directives: 20,
+            introspection: true,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Mint a token and print it alone on stdout.
+    Issue(TokenIssue),
+    /// Revoke a token this service minted, by its jti.
+    Revoke {
+        /// The token's `jti` claim.
+        jti: String,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenIssue {
+    /// operator, admin or integration.
+    #[arg(long)]
+    pub role: String,
+    /// The org an admin or integration token is bound to.
+    #[arg(long)]
+    pub org: Option<uuid::Uuid>,
+    /// Space-separated scopes of an integration token, e.g.
+    /// "members:read members:write groups:read groups:write".
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// The `sub` claim; for a person, their user id.
+    #[arg(long)]
+    pub sub: Option<String>,
+    /// Lifetime, e.g. 15m, 1h, 30d.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub ttl: Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an org and print its id.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        slug: String,
+    },
+}
+
+impl Serve {
+    /// The serve settings when no subcommand was given: defaults, overridden
+    /// by the `ROSTER_*` variables.
+    pub fn default_from_env() -> Self {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            serve: Serve,
+        }
+        Only::try_parse_from(["roster"])
+            .map(|o| o.serve)
+            .unwrap_or_default()
+    }
+}

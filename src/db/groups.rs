@@ -1,0 +1,146 @@
+//! Queries on `groups` and `group_memberships`.
+
+use diesel::prelude::*;
+
+use super::models::{GroupChanges, GroupMembershipRow, GroupRow, GroupUserRow};
+use super::schema::{group_memberships, groups, memberships, users};
+use super::{DbConn, contains_pattern};
+
+pub fn insert(conn: &mut DbConn, row: &GroupRow) -> QueryResult<usize> {
+    diesel::insert_into(groups::table).values(row).execute(conn)
+}
+
+pub fn find(conn: &mut DbConn, org_id: &str, id: &str) -> QueryResult<Option<GroupRow>> {
+    groups::table
+        .find((org_id, id))
+        .select(GroupRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn update(
+    conn: &mut DbConn,
+    org_id: &str,
+    id: &str,
+    changes: &GroupChanges,
+) -> QueryResult<usize> {
+    diesel::update(groups::table.find((org_id, id)))
+        .set(changes)
+        .execute(conn)
+}
+
+/// Deletes the group and, by cascade, its memberships.
+pub fn delete(conn: &mut DbConn, org_id: &str, id: &str) -> QueryResult<usize> {
+    diesel::delete(groups::table.find((org_id, id))).execute(conn)
+}
+
+/// The org's groups ordered by name (ignoring case), after the given key.
+pub fn list(
+    conn: &mut DbConn,
+    org_id: &str,
+    q: Option<&str>,
+    after_key: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<GroupRow>> {
+    let mut query = groups::table
+        .filter(groups::org_id.eq(org_id.to_owned()))
+        .select(GroupRow::as_select())
+        .into_boxed();
+    if let Some(q) = q {
+        query = query.filter(groups::name_key.like(contains_pattern(q)).escape('\\'));
+    }
+    if let Some(after) = after_key {
+        query = query.filter(groups::name_key.gt(after.to_owned()));
+    }
+    query.order(groups::name_key.asc()).limit(limit).load(conn)
+}
+
+pub fn count(conn: &mut DbConn, org_id: &str, q: Option<&str>) -> QueryResult<i64> {
+    let mut query = groups::table
+        .filter(groups::org_id.eq(org_id.to_owned()))
+        .count()
+        .into_boxed();
+    if let Some(q) = q {
+        query = query.filter(groups::name_key.like(contains_pattern(q)).escape('\\'));
+    }
+    query.get_result(conn)
+}
+
+pub fn add_member(conn: &mut DbConn, row: &GroupMembershipRow) -> QueryResult<usize> {
+    diesel::insert_into(group_memberships::table)
+        .values(row)
+        .execute(conn)
+}
+
+pub fn remove_member(
+    conn: &mut DbConn,
+    org_id: &str,
+    group_id: &str,
+    user_id: &str,
+) -> QueryResult<usize> {
+    diesel::delete(group_memberships::table.find((org_id, group_id, user_id))).execute(conn)
+}
+
+pub fn is_member(
+    conn: &mut DbConn,
+    org_id: &str,
+    group_id: &str,
+    user_id: &str,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        group_memberships::table.find((org_id, group_id, user_id)),
+    ))
+    .get_result(conn)
+}
+
+/// Group memberships of one org, narrowed by group and/or user, ordered by
+/// user name; the status is the org membership's.
+pub fn group_users(
+    conn: &mut DbConn,
+    org_id: &str,
+    group_id: Option<&str>,
+    user_id: Option<&str>,
+    limit: Option<i64>,
+) -> QueryResult<Vec<GroupUserRow>> {
+    let mut query = group_memberships::table
+        .inner_join(
+            memberships::table.on(memberships::org_id
+                .eq(group_memberships::org_id)
+                .and(memberships::user_id.eq(group_memberships::user_id))),
+        )
+        .inner_join(users::table.on(users::id.eq(group_memberships::user_id)))
+        .filter(group_memberships::org_id.eq(org_id.to_owned()))
+        .select((
+            group_memberships::user_id,
+            group_memberships::group_id,
+            group_memberships::role,
+            memberships::status,
+            users::name,
+        ))
+        .into_boxed();
+    if let Some(group_id) = group_id {
+        query = query.filter(group_memberships::group_id.eq(group_id.to_owned()));
+    }
+    if let Some(user_id) = user_id {
+        query = query.filter(group_memberships::user_id.eq(user_id.to_owned()));
+    }
+    query = query.order((
+        users::name.asc(),
+        group_memberships::user_id.asc(),
+        group_memberships::group_id.asc(),
+    ));
+    if let Some(limit) = limit {
+        query = query.limit(limit);
+    }
+    query.load(conn)
+}
+
+/// The org's group with this name key (the lower-cased name).
+pub fn find_by_key(conn: &mut DbConn, org_id: &str, key: &str) -> QueryResult<Option<GroupRow>> {
+    groups::table
+        .filter(groups::org_id.eq(org_id))
+        .filter(groups::name_key.eq(key))
+        .select(GroupRow::as_select())
+        .first(conn)
+        .optional()
+}

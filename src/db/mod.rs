@@ -1,0 +1,221 @@
+//! Storage: one connection type for both backends, the pool, migrations and
+//! the queries, one file per table family.
+//!
+//! The URL picks the backend: `postgres://` or `postgresql://` for
+//! PostgreSQL, anything else (`sqlite://path` or a plain path) for SQLite.
+//! Queries are written once against [`DbConn`]; the few places that must
+//! differ per backend (transaction start, row locks) match on it here.
+//! Nothing in this module checks permissions: that is the service's job.
+
+pub mod groups;
+pub mod members;
+pub mod models;
+pub mod orgs;
+pub mod schema;
+pub mod tokens;
+pub mod users;
+
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// How long a SQLite writer waits for the write lock before giving up.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 15_000;
+
+/// A connection to either backend.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    /// The backend a database URL names, and the string to open it with.
+    pub fn from_url(url: &str) -> (Self, String) {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Self::Postgres, url.to_owned())
+        } else {
+            let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            (Self::Sqlite, path.to_owned())
+        }
+    }
+}
+
+/// Opens connections of one backend; SQLite ones get their pragmas here so
+/// that every pooled connection has them.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    backend: Backend,
+    target: String,
+}
+
+impl Manager {
+    pub fn new(url: &str) -> Self {
+        let (backend, target) = Backend::from_url(url);
+        Self { backend, target }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Opens one connection outside any pool (CLI commands, migrations).
+    pub fn open(&self) -> Result<DbConn, diesel::ConnectionError> {
+        match self.backend {
+            Backend::Postgres => PgConnection::establish(&self.target).map(DbConn::Postgres),
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::establish(&self.target)?;
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};
+                     PRAGMA journal_mode = WAL;
+                     PRAGMA synchronous = NORMAL;
+                     PRAGMA foreign_keys = ON;"
+                ))
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConn::Sqlite(conn))
+            }
+        }
+    }
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, r2d2::Error> {
+        self.open().map_err(r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        conn.is_broken()
+    }
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+/// The pool and the backend it talks to.
+#[derive(Clone)]
+pub struct Db {
+    pub pool: Pool,
+    pub backend: Backend,
+}
+
+impl Db {
+    /// Opens the pool; fails fast when the database cannot be reached.
+    pub fn connect(url: &str, size: u32) -> Result<Self, DbSetupError> {
+        let manager = Manager::new(url);
+        let backend = manager.backend();
+        let pool = r2d2::Pool::builder()
+            .max_size(size.max(1))
+            .connection_timeout(Duration::from_secs(10))
+            .test_on_check_out(false)
+            .build(manager)
+            .map_err(|e| DbSetupError(format!("cannot open the database: {e}")))?;
+        Ok(Self { pool, backend })
+    }
+
+    /// Applies pending migrations; returns how many ran.
+    pub fn migrate(&self) -> Result<usize, DbSetupError> {
+        let mut conn = self
+            .pool
+            .get()
+            .map_err(|e| DbSetupError(format!("cannot open the database: {e}")))?;
+        run_migrations(&mut conn)
+    }
+}
+
+/// A failure to open or migrate the database, for the operator's eyes.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct DbSetupError(pub String);
+
+/// Applies the embedded migrations of the connection's backend.
+pub fn run_migrations(conn: &mut DbConn) -> Result<usize, DbSetupError> {
+    let migrations = match conn {
+        DbConn::Postgres(_) => POSTGRES_MIGRATIONS,
+        DbConn::Sqlite(_) => SQLITE_MIGRATIONS,
+    };
+    conn.run_pending_migrations(migrations)
+        .map(|done| done.len())
+        .map_err(|e| DbSetupError(format!("migration failed: {e}")))
+}
+
+/// Runs `f` in a write transaction. On SQLite it is `BEGIN IMMEDIATE`, so the
+/// write lock is taken before the first read and a read-then-write cannot
+/// fail with "database is locked" halfway; on PostgreSQL a plain
+/// `BEGIN` (READ COMMITTED) with row locks where invariants need them.
+pub fn write_transaction<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConn::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    match f(conn) {
+        Ok(value) => match DbConn::commit_transaction(conn) {
+            Ok(()) => Ok(value),
+            Err(e) => {
+                let _ = DbConn::rollback_transaction(conn);
+                Err(e.into())
+            }
+        },
+        Err(e) => {
+            // A failed rollback leaves the connection broken; r2d2 drops it.
+            let _ = DbConn::rollback_transaction(conn);
+            Err(e)
+        }
+    }
+}
+
+/// Runs `f` in a read-only snapshot when several reads must agree.
+pub fn read_transaction<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    conn.transaction(f)
+}
+
+/// Checks the database answers, for readiness probes.
+pub fn ping(conn: &mut DbConn) -> diesel::QueryResult<()> {
+    conn.batch_execute("SELECT 1")
+}
+
+/// LIKE pattern for a case-insensitive substring search; `\` escapes.
+pub fn contains_pattern(term: &str) -> String {
+    let mut pattern = String::with_capacity(term.len() + 2);
+    pattern.push('%');
+    for c in term.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+diesel::define_sql_function! {
+    /// SQL `lower()`, on both backends.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}

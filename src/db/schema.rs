@@ -1,0 +1,91 @@
+//! Table definitions shared by both backends. Written by hand to match
+//! `migrations/{sqlite,postgres}`: ids are text and timestamps `Timestamp`,
+//! the types `MultiConnection` supports on both.
+
+diesel::table! {
+    orgs (id) {
+        id -> Text,
+        slug -> Text,
+        name -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        email -> Text,
+        first_name -> Text,
+        last_name -> Text,
+        name -> Text,
+        mobile -> Nullable<Text>,
+        mobile_normalized -> Nullable<Text>,
+        locale -> Nullable<Text>,
+        timezone -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    memberships (org_id, user_id) {
+        org_id -> Text,
+        user_id -> Text,
+        role -> Text,
+        status -> Text,
+        external_id -> Nullable<Text>,
+        managed -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        retired_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    groups (org_id, id) {
+        org_id -> Text,
+        id -> Text,
+        name -> Text,
+        name_key -> Text,
+        description -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    group_memberships (org_id, group_id, user_id) {
+        org_id -> Text,
+        group_id -> Text,
+        user_id -> Text,
+        role -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    issued_tokens (jti) {
+        jti -> Text,
+        subject -> Text,
+        role -> Text,
+        org_id -> Nullable<Text>,
+        scope -> Nullable<Text>,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(memberships -> orgs (org_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    orgs,
+    users,
+    memberships,
+    groups,
+    group_memberships,
+    issued_tokens,
+);

@@ -1,0 +1,25 @@
+//! Plain domain types and their validation: what a well-formed email, mobile
+//! number, slug, role or status is. Nothing here knows about the database,
+//! GraphQL or who is calling.
+
+mod ids;
+mod kinds;
+mod values;
+
+pub use ids::{GroupId, OrgId, UserId};
+pub use kinds::{GroupRole, MemberStatus, OrgStatus, Role};
+pub use values::{
+    Email, ExternalId, GroupName, Mobile, OrgName, PersonName, Slug, display_name, optional_text,
+};
+
+/// Input that breaks a domain rule; the message says what to fix and is safe
+/// to show to the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl Invalid {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}

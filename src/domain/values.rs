@@ -1,0 +1,257 @@
+//! Validated values: each constructor trims, normalises and checks, so a
+//! value of these types is always fit to store.
+
+use super::Invalid;
+
+fn bounded(field: &str, text: &str, max: usize) -> Result<String, Invalid> {
+    let text = text.trim();
+    if text.chars().count() > max {
+        return Err(Invalid::new(format!(
+            "{field} is longer than {max} characters"
+        )));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(Invalid::new(format!("{field} contains control characters")));
+    }
+    Ok(text.to_owned())
+}
+
+fn required(field: &str, text: &str, max: usize) -> Result<String, Invalid> {
+    let text = bounded(field, text, max)?;
+    if text.is_empty() {
+        return Err(Invalid::new(format!("{field} must not be empty")));
+    }
+    Ok(text)
+}
+
+/// An optional free-text field: blank becomes `None`.
+pub fn optional_text(
+    field: &str,
+    text: Option<&str>,
+    max: usize,
+) -> Result<Option<String>, Invalid> {
+    match text {
+        None => Ok(None),
+        Some(text) => Ok(Some(bounded(field, text, max)?).filter(|t| !t.is_empty())),
+    }
+}
+
+/// An email address, trimmed and lower-cased; compared by that form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
+        let email = text.trim().to_lowercase();
+        let bad = || {
+            Invalid::new(format!(
+                "\"{}\" is not a valid email address",
+                shorten(text)
+            ))
+        };
+        if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad());
+        }
+        let (local, domain) = email.rsplit_once('@').ok_or_else(bad)?;
+        let domain_ok = !domain.is_empty()
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains("..")
+            && !domain.contains('@');
+        if local.is_empty() || local.len() > 64 || local.contains('@') || !domain_ok {
+            return Err(bad());
+        }
+        Ok(Self(email))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// A mobile number as given, with the digits-only form used for matching,
+/// so "+31 6 1234-5678" and "+31612345678" are the same number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mobile {
+    pub display: String,
+    pub normalized: String,
+}
+
+impl Mobile {
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
+        let display = text.trim();
+        let bad = |why: &str| {
+            Invalid::new(format!(
+                "\"{}\" is not a valid mobile number: {why}",
+                shorten(text)
+            ))
+        };
+        let mut normalized = String::with_capacity(display.len());
+        for (i, c) in display.chars().enumerate() {
+            match c {
+                '0'..='9' => normalized.push(c),
+                '+' if i == 0 => normalized.push(c),
+                ' ' | '-' | '.' | '(' | ')' | '/' => {}
+                _ => return Err(bad("use digits, an optional leading +, spaces or dashes")),
+            }
+        }
+        let digits = normalized.trim_start_matches('+').len();
+        if !(4..=15).contains(&digits) {
+            return Err(bad("it must have 4 to 15 digits"));
+        }
+        Ok(Self {
+            display: display.to_owned(),
+            normalized,
+        })
+    }
+
+    /// Only the matching form of a search term; it need not be a full number.
+    pub fn normalize_for_search(text: &str) -> Result<String, Invalid> {
+        Self::parse(text).map(|m| m.normalized)
+    }
+}
+
+/// A first or last name.
+pub struct PersonName;
+
+impl PersonName {
+    pub fn first(text: &str) -> Result<String, Invalid> {
+        required("first name", text, 100)
+    }
+
+    pub fn last(text: &str) -> Result<String, Invalid> {
+        bounded("last name", text, 100)
+    }
+
+    pub fn display(text: &str) -> Result<String, Invalid> {
+        required("name", text, 200)
+    }
+}
+
+/// The display name a user gets when none is given: "first last".
+pub fn display_name(first: &str, last: &str) -> String {
+    format!("{first} {last}").trim().to_owned()
+}
+
+/// An org's own id for a person: non-empty, at most 255 characters.
+pub struct ExternalId;
+
+impl ExternalId {
+    pub fn parse(text: &str) -> Result<String, Invalid> {
+        required("externalId", text, 255)
+    }
+}
+
+/// An org's url-safe handle: lower-case letters, digits and dashes.
+pub struct Slug;
+
+impl Slug {
+    pub fn parse(text: &str) -> Result<String, Invalid> {
+        let slug = text.trim();
+        let ok = (2..=63).contains(&slug.len())
+            && slug
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !slug.starts_with('-')
+            && !slug.ends_with('-');
+        if ok {
+            Ok(slug.to_owned())
+        } else {
+            Err(Invalid::new(format!(
+                "slug \"{}\" must be 2 to 63 lower-case letters, digits or dashes, \
+                 not starting or ending with a dash",
+                shorten(text)
+            )))
+        }
+    }
+}
+
+/// An org's display name.
+pub struct OrgName;
+
+impl OrgName {
+    pub fn parse(text: &str) -> Result<String, Invalid> {
+        required("org name", text, 200)
+    }
+}
+
+/// A group's name and the key that makes it unique within the org,
+/// ignoring case.
+pub struct GroupName;
+
+impl GroupName {
+    pub fn parse(text: &str) -> Result<(String, String), Invalid> {
+        let name = required("group name", text, 200)?;
+        let key = name.to_lowercase();
+        Ok((name, key))
+    }
+}
+
+fn shorten(text: &str) -> String {
+    let mut short: String = text.trim().chars().take(60).collect();
+    if text.trim().chars().count() > 60 {
+        short.push('…');
+    }
+    short
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_is_trimmed_and_lower_cased() {
+        assert_eq!(
+            Email::parse("  Ann.Lee@Example.COM ").unwrap().as_str(),
+            "ann.lee@example.com"
+        );
+        for bad in [
+            "",
+            "ann",
+            "@x.org",
+            "ann@",
+            "a b@x.org",
+            "ann@x..org",
+            "ann@.x",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn mobile_forms_match() {
+        let a = Mobile::parse("+31 6 1234-5678").unwrap();
+        let b = Mobile::parse("+31612345678").unwrap();
+        assert_eq!(a.normalized, b.normalized);
+        assert_eq!(a.display, "+31 6 1234-5678");
+        assert!(Mobile::parse("call me").is_err());
+        assert!(Mobile::parse("12").is_err());
+        assert!(Mobile::parse("1+2345").is_err());
+    }
+
+    #[test]
+    fn slugs() {
+        assert!(Slug::parse("acme-corp").is_ok());
+        for bad in ["A", "Acme", "-acme", "acme-", "ac me", "a"] {
+            assert!(Slug::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn group_names_compare_without_case() {
+        assert_eq!(
+            GroupName::parse(" Sales ").unwrap(),
+            ("Sales".into(), "sales".into())
+        );
+    }
+
+    #[test]
+    fn display_name_defaults() {
+        assert_eq!(display_name("Ann", ""), "Ann");
+        assert_eq!(display_name("Ann", "Lee"), "Ann Lee");
+    }
+}

@@ -1,0 +1,108 @@
+//! The GraphQL API: schema, resolvers and output types.
+//!
+//! Resolvers translate arguments, call one service function and shape its
+//! answer; they never build SQL or check permissions themselves. The
+//! caller's [`Principal`] is in the request data, put there by the HTTP
+//! layer after the token was verified.
+
+mod limits;
+mod mutation;
+mod query;
+pub mod scalars;
+pub mod types;
+
+use async_graphql::{Context, EmptySubscription, ErrorExtensions, Schema};
+
+pub use limits::AliasLimit;
+pub use mutation::MutationRoot;
+pub use query::QueryRoot;
+
+use crate::auth::Principal;
+use crate::error::{Code, Error};
+use crate::service::{Outcome, Service};
+use types::MutationResult;
+
+pub type RosterSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// Query limits; see the README's configuration table.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub depth: usize,
+    pub complexity: usize,
+    pub aliases: usize,
+    pub directives: usize,
+    pub introspection: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            depth: 12,
+            complexity: 5_000,
+            aliases: 30,
+            directives: 20,
+            introspection: true,
+        }
+    }
+}
+
+/// Builds the schema with the service and limits in place.
+pub fn build_schema(service: Service, limits: Limits) -> RosterSchema {
+    let mut builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .data(service)
+        .limit_depth(limits.depth)
+        .limit_complexity(limits.complexity)
+        .limit_directives(limits.directives)
+        .extension(AliasLimit::new(limits.aliases));
+    if !limits.introspection {
+        builder = builder.disable_introspection();
+    }
+    builder.finish()
+}
+
+/// The SDL of the schema, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .finish()
+        .sdl()
+}
+
+impl From<Error> for async_graphql::Error {
+    fn from(error: Error) -> Self {
+        let code = error.code();
+        async_graphql::Error::new(error.to_string())
+            .extend_with(|_, ext| ext.set("code", code.as_str()))
+    }
+}
+
+/// The service and the verified caller of this request.
+fn caller<'a>(ctx: &Context<'a>) -> async_graphql::Result<(&'a Service, &'a Principal)> {
+    let service = ctx.data_unchecked::<Service>();
+    let principal = ctx.data_opt::<Principal>().ok_or_else(|| {
+        async_graphql::Error::new("authentication required")
+            .extend_with(|_, ext| ext.set("code", "UNAUTHENTICATED"))
+    })?;
+    Ok((service, principal))
+}
+
+/// A mutation's answer: business failures become `result: "failed"`,
+/// refusals and faults GraphQL errors.
+fn mutation_result(result: Result<Outcome, Error>) -> async_graphql::Result<MutationResult> {
+    match result {
+        Ok(outcome) => Ok(outcome.into()),
+        Err(error) => match MutationResult::failed(&error) {
+            Some(failed) => Ok(failed),
+            None => Err(error.into()),
+        },
+    }
+}
+
+/// An invalid argument of a query, as a GraphQL error with a code.
+fn invalid(message: impl Into<String>) -> async_graphql::Error {
+    Error::invalid(message).into()
+}
+
+/// Codes the HTTP layer uses for errors outside GraphQL execution.
+pub fn code_name(code: Code) -> &'static str {
+    code.as_str()
+}

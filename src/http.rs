@@ -1,0 +1,279 @@
+//! The actix-web app: routes, body limit, content negotiation,
+//! authentication and health.
+//!
+//! `POST /graphql` takes one JSON request (no batches) whose body is read
+//! under `max_body_bytes` (413 beyond). `GET /graphql` runs queries only.
+//! Both need a bearer token (401 without a valid one). The answer is
+//! `application/graphql-response+json` or `application/json`, as the
+//! `Accept` header prefers (406 when it accepts neither).
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::http::header::{self, ContentType, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use async_graphql::http::GraphiQLSource;
+use async_graphql::parser::types::OperationType;
+use serde_json::json;
+
+use crate::auth::Principal;
+use crate::graphql::RosterSchema;
+use crate::service::{AuthFailure, Service};
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+const JSON: &str = "application/json";
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub schema: RosterSchema,
+    pub service: Service,
+    pub max_body_bytes: usize,
+}
+
+/// Builds the server on a bound listener.
+pub fn server(state: AppState, listener: TcpListener, workers: usize) -> std::io::Result<Server> {
+    let limit = state.max_body_bytes;
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::new(limit))
+            .route("/graphql", web::post().to(graphql_post))
+            .route("/graphql", web::get().to(graphql_get))
+            .route("/graphql", web::route().to(method_not_allowed))
+            .route("/graphiql", web::get().to(graphiql))
+            .route("/schema.graphql", web::get().to(schema_sdl))
+            .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz))
+    })
+    .workers(workers.max(1))
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// An error outside GraphQL execution, in the GraphQL response shape.
+fn error_response(status: StatusCode, code: &str, message: &str) -> HttpResponse {
+    let mut response = HttpResponse::build(status);
+    if status == StatusCode::UNAUTHORIZED {
+        response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+    }
+    response
+        .content_type(ContentType::json())
+        .json(json!({ "errors": [{ "message": message, "extensions": { "code": code } }] }))
+}
+
+/// The response media type the client accepts, preferring the GraphQL one.
+fn negotiate(req: &HttpRequest) -> Option<&'static str> {
+    let Some(accept) = req.headers().get(header::ACCEPT) else {
+        return Some(JSON);
+    };
+    let accept = accept.to_str().unwrap_or_default();
+    let mut best: Option<(f32, &'static str)> = None;
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let quality = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.parse::<f32>().ok())
+            .unwrap_or(1.0);
+        let chosen = match media.as_str() {
+            GRAPHQL_RESPONSE => GRAPHQL_RESPONSE,
+            JSON | "application/*" | "*/*" => JSON,
+            _ => continue,
+        };
+        if quality > 0.0
+            && best.is_none_or(|(q, m)| {
+                quality > q || (quality == q && chosen == GRAPHQL_RESPONSE && m != GRAPHQL_RESPONSE)
+            })
+        {
+            best = Some((quality, chosen));
+        }
+    }
+    best.map(|(_, media)| media)
+}
+
+fn not_acceptable() -> HttpResponse {
+    error_response(
+        StatusCode::NOT_ACCEPTABLE,
+        "NOT_ACCEPTABLE",
+        "accept application/graphql-response+json or application/json",
+    )
+}
+
+/// The verified caller, or the 401 (503 if the database is down).
+async fn authenticate(req: &HttpRequest, service: &Service) -> Result<Principal, HttpResponse> {
+    let refused =
+        |message: &str| error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message);
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| refused("a bearer token is required"))?;
+    let value = header
+        .to_str()
+        .map_err(|_| refused("the Authorization header is malformed"))?;
+    let token = value
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| refused("use Authorization: Bearer <token>"))?;
+    service
+        .authenticate(token)
+        .await
+        .map_err(|failure| match failure {
+            AuthFailure::Refused(reason) => refused(&reason),
+            AuthFailure::Unavailable => error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "the service is busy; try again shortly",
+            ),
+        })
+}
+
+async fn execute(
+    state: &AppState,
+    request: async_graphql::Request,
+    principal: Principal,
+    media: &'static str,
+) -> HttpResponse {
+    let response = state.schema.execute(request.data(principal)).await;
+    match serde_json::to_vec(&response) {
+        Ok(body) => HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(media)))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serialise a response");
+            error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "internal error",
+            )
+        }
+    }
+}
+
+async fn graphql_post(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let Some(media) = negotiate(&req) else {
+        return not_acceptable();
+    };
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    if content_type.as_deref() != Some(JSON) {
+        return error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "send the request as Content-Type: application/json",
+        );
+    }
+    let principal = match authenticate(&req, &state.service).await {
+        Ok(principal) => principal,
+        Err(response) => return response,
+    };
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "batched requests are not supported; send one operation per request",
+        );
+    }
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => {
+            let message = format!("the body is not a GraphQL request: {e}");
+            return error_response(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message);
+        }
+    };
+    execute(&state, request, principal, media).await
+}
+
+async fn graphql_get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let Some(media) = negotiate(&req) else {
+        return not_acceptable();
+    };
+    let principal = match authenticate(&req, &state.service).await {
+        Ok(principal) => principal,
+        Err(response) => return response,
+    };
+    let request = match async_graphql::http::parse_query_string(req.query_string()) {
+        Ok(request) => request,
+        Err(e) => {
+            let message = format!("the query string is not a GraphQL request: {e}");
+            return error_response(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message);
+        }
+    };
+    // A GET must not change anything: refuse documents that hold anything
+    // but queries before running them.
+    let has_mutation = async_graphql::parser::parse_query(&request.query).is_ok_and(|doc| {
+        doc.operations
+            .iter()
+            .any(|(_, op)| op.node.ty != OperationType::Query)
+    });
+    if has_mutation {
+        let mut response = error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "mutations must be sent with POST",
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    execute(&state, request, principal, media).await
+}
+
+async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    let message = format!("{} is not supported here; use GET or POST", req.method());
+    let mut response = error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        &message,
+    );
+    let allow = if req.method() == Method::OPTIONS {
+        "GET, POST, OPTIONS"
+    } else {
+        "GET, POST"
+    };
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+async fn graphiql() -> HttpResponse {
+    HttpResponse::Ok().content_type(ContentType::html()).body(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .title("Roster")
+            .finish(),
+    )
+}
+
+async fn schema_sdl(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ContentType::plaintext())
+        .body(state.schema.sdl())
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    match state.service.ready().await {
+        Ok(()) => HttpResponse::Ok().json(json!({ "status": "ready" })),
+        Err(_) => HttpResponse::ServiceUnavailable().json(json!({ "status": "unavailable" })),
+    }
+}

@@ -1,0 +1,140 @@
+//! The `roster` binary: parse the command line, set up logging, run the
+//! command. With no command it serves.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use roster::app::{self, KeyOrigin, StartError};
+use roster::auth::CallerRole;
+use roster::config::{Cli, Command, Common, OrgCommand, Serve, TokenCommand, TokenIssue};
+use roster::service::{Service, TokenRequest};
+use tracing_subscriber::EnvFilter;
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.common.log);
+    let result = match cli.command {
+        None => serve(&cli.common, &Serve::default_from_env()).await,
+        Some(Command::Serve(serve_args)) => serve(&cli.common, &serve_args).await,
+        Some(Command::Migrate) => migrate(&cli.common),
+        Some(Command::Token(TokenCommand::Issue(issue))) => issue_token(&cli.common, issue).await,
+        Some(Command::Token(TokenCommand::Revoke { jti })) => revoke_token(&cli.common, &jti).await,
+        Some(Command::Org(OrgCommand::Create { name, slug })) => {
+            create_org(&cli.common, &name, &slug).await
+        }
+        Some(Command::Schema) => {
+            print!("{}", roster::graphql::sdl());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("roster: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr so that commands like `token issue` print only their
+/// result on stdout.
+fn init_logging(filter: &str) {
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn serve(common: &Common, serve: &Serve) -> Result<(), StartError> {
+    let started = app::start(common, serve)?;
+    if let KeyOrigin::SecretFile { path, created } = &started.key_origin {
+        // The embedded default: show a newcomer the way in.
+        let verb = if *created { "created" } else { "using" };
+        let request = TokenRequest {
+            role: CallerRole::Operator,
+            org: None,
+            scope: None,
+            subject: Some("roster-first-run".into()),
+            ttl: std::time::Duration::from_secs(3600),
+        };
+        let issued = started
+            .service
+            .issue_token(request)
+            .await
+            .map_err(|e| StartError(e.to_string()))?;
+        println!("Roster is listening on http://{}", started.addr);
+        println!("GraphiQL:  http://{}/graphiql", started.addr);
+        println!("Signing secret {verb} at {}", path.display());
+        println!("Operator token (valid 1 hour); in GraphiQL's headers:");
+        println!("{{\"Authorization\": \"Bearer {}\"}}", issued.token);
+    }
+    started.server.await.map_err(|e| StartError(e.to_string()))
+}
+
+fn migrate(common: &Common) -> Result<(), StartError> {
+    let db = roster::db::Db::connect(&common.database_url, 1)?;
+    let applied = db.migrate()?;
+    println!("{applied} migration(s) applied");
+    Ok(())
+}
+
+/// The service for one-shot commands: database migrated, keys loaded.
+fn command_service(common: &Common) -> Result<Service, StartError> {
+    let db = app::open_database(common, 1)?;
+    let (keys, _) = app::load_keys(common, db.backend)?;
+    Ok(Service::new(db, keys))
+}
+
+async fn issue_token(common: &Common, issue: TokenIssue) -> Result<(), StartError> {
+    let role = CallerRole::parse(&issue.role)
+        .ok_or_else(|| StartError("--role must be operator, admin or integration".into()))?;
+    let service = command_service(common)?;
+    let request = TokenRequest {
+        role,
+        org: issue.org.map(Into::into),
+        scope: issue.scope,
+        subject: issue.sub,
+        ttl: issue.ttl,
+    };
+    let issued = service
+        .issue_token(request)
+        .await
+        .map_err(|e| StartError(e.to_string()))?;
+    println!("{}", issued.token);
+    Ok(())
+}
+
+async fn revoke_token(common: &Common, jti: &str) -> Result<(), StartError> {
+    let service = command_service(common)?;
+    if service
+        .revoke_token(jti)
+        .await
+        .map_err(|e| StartError(e.to_string()))?
+    {
+        eprintln!("revoked {jti}");
+        Ok(())
+    } else {
+        Err(StartError(format!(
+            "no unrevoked token with jti {jti} was minted here"
+        )))
+    }
+}
+
+async fn create_org(common: &Common, name: &str, slug: &str) -> Result<(), StartError> {
+    let service = command_service(common)?;
+    let operator = roster::auth::Principal {
+        subject: "roster-cli".into(),
+        role: CallerRole::Operator,
+        org: None,
+        scopes: roster::auth::Scopes::all(),
+        jti: None,
+    };
+    let outcome = service
+        .create_org(&operator, name, slug)
+        .await
+        .map_err(|e| StartError(e.to_string()))?;
+    println!("{}", outcome.id);
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! Turning a bearer token into a [`Principal`], and minting and revoking
+//! the tokens Roster issues.
+
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::{Service, now};
+use crate::auth::jwt::Claims;
+use crate::auth::{CallerRole, Principal, Scopes};
+use crate::db::models::IssuedTokenRow;
+use crate::db::{orgs, tokens};
+use crate::domain::{OrgId, OrgStatus};
+use crate::error::{Error, Result};
+
+/// Why a request is not authenticated; answered with HTTP 401 (or 503 when
+/// the database could not be asked).
+#[derive(Debug)]
+pub enum AuthFailure {
+    Refused(String),
+    Unavailable,
+}
+
+/// What to put in a new token.
+#[derive(Debug, Clone)]
+pub struct TokenRequest {
+    pub role: CallerRole,
+    pub org: Option<OrgId>,
+    pub scope: Option<String>,
+    pub subject: Option<String>,
+    pub ttl: Duration,
+}
+
+/// A minted token and its id.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub token: String,
+    pub jti: String,
+    pub expires_at: chrono::NaiveDateTime,
+}
+
+impl Service {
+    /// Verifies the token, then checks with the database that it was not
+    /// revoked and that its org exists and is not suspended.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthFailure> {
+        let principal = self
+            .keys
+            .verify(token)
+            .map_err(|e| AuthFailure::Refused(e.0))?;
+        let jti = principal.jti.clone();
+        let org = principal.org;
+        let refusal = self
+            .read(move |conn| {
+                if let Some(jti) = &jti
+                    && tokens::is_revoked(conn, jti)?
+                {
+                    return Ok(Some("the token has been revoked"));
+                }
+                if let Some(org) = org {
+                    match orgs::find(conn, &org.as_db())? {
+                        None => return Ok(Some("the token's org does not exist")),
+                        Some(row) if OrgStatus::from_db(&row.status) == OrgStatus::Suspended => {
+                            return Ok(Some("the token's org is suspended"));
+                        }
+                        Some(_) => {}
+                    }
+                }
+                Ok(None)
+            })
+            .await
+            .map_err(|_| AuthFailure::Unavailable)?;
+        match refusal {
+            Some(reason) => Err(AuthFailure::Refused(reason.into())),
+            None => Ok(principal),
+        }
+    }
+
+    /// Mints a token and records its `jti` so that it can be revoked.
+    pub async fn issue_token(&self, request: TokenRequest) -> Result<IssuedToken> {
+        let org = match (request.role, request.org) {
+            (CallerRole::Operator, _) => None,
+            (_, Some(org)) => Some(org),
+            (_, None) => return Err(Error::invalid("admin and integration tokens need an org")),
+        };
+        let scope = match request.role {
+            CallerRole::Integration => {
+                let scope = request.scope.unwrap_or_default();
+                Scopes::parse(&scope).map_err(Error::InvalidInput)?;
+                Some(scope.split_whitespace().collect::<Vec<_>>().join(" "))
+            }
+            _ => None,
+        };
+        let ttl = chrono::Duration::from_std(request.ttl)
+            .ok()
+            .filter(|d| *d > chrono::Duration::zero() && *d <= chrono::Duration::days(366))
+            .ok_or_else(|| Error::invalid("the token lifetime must be between 1s and 366 days"))?;
+        let issued_at = now();
+        let expires_at = issued_at + ttl;
+        let jti = Uuid::now_v7().to_string();
+        let subject = request
+            .subject
+            .unwrap_or_else(|| format!("roster-cli:{jti}"));
+        let claims = Claims {
+            sub: subject.clone(),
+            jti: Some(jti.clone()),
+            role: request.role.as_str().into(),
+            org: org.map(|o| o.to_string()),
+            scope: scope.clone(),
+            iss: self.keys.issuer().into(),
+            aud: self.keys.audience().into(),
+            exp: expires_at.and_utc().timestamp() as u64,
+            nbf: None,
+            iat: Some(issued_at.and_utc().timestamp() as u64),
+        };
+        let token = self.keys.mint(&claims).map_err(Error::InvalidInput)?;
+        let row = IssuedTokenRow {
+            jti: jti.clone(),
+            subject,
+            role: request.role.as_str().into(),
+            org_id: org.map(|o| o.as_db()),
+            scope,
+            expires_at,
+            revoked_at: None,
+            created_at: issued_at,
+        };
+        self.write(move |conn| {
+            if let Some(org) = &row.org_id {
+                orgs::find(conn, org)?.ok_or_else(|| Error::not_found("no org with this id"))?;
+            }
+            tokens::insert(conn, &row)?;
+            Ok(())
+        })
+        .await?;
+        Ok(IssuedToken {
+            token,
+            jti,
+            expires_at,
+        })
+    }
+
+    /// Revokes a token this service minted; false when there was none to
+    /// revoke.
+    pub async fn revoke_token(&self, jti: &str) -> Result<bool> {
+        let jti = jti.trim().to_owned();
+        self.write(move |conn| Ok(tokens::revoke(conn, &jti, now())? > 0))
+            .await
+    }
+}

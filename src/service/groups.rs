@@ -1,0 +1,253 @@
+//! Groups inside an org and who is in them.
+
+use super::members::{ensure_org, member_not_found};
+use super::{Change, Outcome, Page, PageRequest, Service, into_page, now};
+use crate::auth::{Principal, Scope};
+use crate::db::models::{GroupChanges, GroupMembershipRow, GroupRow, GroupUserRow};
+use crate::db::{DbConn, groups, members};
+use crate::domain::{GroupId, GroupName, GroupRole, OrgId, UserId, optional_text};
+use crate::error::{Error, Result};
+
+/// `groupUsers` with neither a group nor a user returns at most this many.
+pub const GROUP_USERS_LIMIT: i64 = 500;
+
+/// `createGroup`'s input.
+#[derive(Debug, Default, Clone)]
+pub struct GroupInput {
+    pub org: Option<OrgId>,
+    pub name: String,
+    pub description: Option<String>,
+}
+
+/// `updateGroup`'s input: `None` leaves a field as it is; an empty
+/// description clears it.
+#[derive(Debug, Default, Clone)]
+pub struct GroupUpdate {
+    pub org: Option<OrgId>,
+    pub id: GroupId,
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+const DESCRIPTION_MAX: usize = 2000;
+
+pub(super) fn new_group_member(group: &GroupRow, user_id: &str) -> GroupMembershipRow {
+    GroupMembershipRow {
+        org_id: group.org_id.clone(),
+        group_id: group.id.clone(),
+        user_id: user_id.to_owned(),
+        role: GroupRole::Member.as_str().into(),
+        created_at: now(),
+    }
+}
+
+fn group_not_found() -> Error {
+    Error::not_found("no group with this id in this org")
+}
+
+fn find_group(conn: &mut DbConn, org: &str, group: GroupId) -> Result<GroupRow> {
+    groups::find(conn, org, &group.as_db())?.ok_or_else(group_not_found)
+}
+
+fn ensure_name_free(conn: &mut DbConn, org: &str, key: &str, except: Option<&str>) -> Result<()> {
+    match groups::find_by_key(conn, org, key)? {
+        Some(group) if Some(group.id.as_str()) != except => Err(Error::Duplicate(
+            "a group with this name already exists in this org".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl Service {
+    pub async fn create_group(&self, who: &Principal, input: GroupInput) -> Result<Outcome> {
+        let org = who.org_with(input.org, Scope::GroupsWrite)?;
+        let (name, key) = GroupName::parse(&input.name)?;
+        let description =
+            optional_text("description", input.description.as_deref(), DESCRIPTION_MAX)?;
+        self.write(move |conn| {
+            ensure_org(conn, org)?;
+            let org_db = org.as_db();
+            ensure_name_free(conn, &org_db, &key, None)?;
+            let at = now();
+            let id = GroupId::new();
+            let row = GroupRow {
+                org_id: org_db,
+                id: id.as_db(),
+                name: name.clone(),
+                name_key: key.clone(),
+                description: description.clone(),
+                created_at: at,
+                updated_at: at,
+            };
+            let records = groups::insert(conn, &row)?;
+            Ok(Outcome::new(id.0, Change::Created, records as i32))
+        })
+        .await
+    }
+
+    pub async fn update_group(&self, who: &Principal, input: GroupUpdate) -> Result<Outcome> {
+        let org = who.org_with(input.org, Scope::GroupsWrite)?;
+        let name = input.name.as_deref().map(GroupName::parse).transpose()?;
+        let description = input
+            .description
+            .map(|d| optional_text("description", Some(&d), DESCRIPTION_MAX))
+            .transpose()?;
+        let id = input.id;
+        self.write(move |conn| {
+            let org_db = org.as_db();
+            let current = find_group(conn, &org_db, id)?;
+            let mut changes = GroupChanges::default();
+            if let Some((name, key)) = &name
+                && *name != current.name
+            {
+                if *key != current.name_key {
+                    ensure_name_free(conn, &org_db, key, Some(&current.id))?;
+                }
+                changes.name = Some(name.clone());
+                changes.name_key = Some(key.clone());
+            }
+            if let Some(description) = &description
+                && *description != current.description
+            {
+                changes.description = Some(description.clone());
+            }
+            if changes.name.is_none() && changes.description.is_none() {
+                return Ok(Outcome::unchanged(id.0));
+            }
+            changes.updated_at = Some(now());
+            let records = groups::update(conn, &org_db, &current.id, &changes)?;
+            Ok(Outcome::new(id.0, Change::Updated, records as i32))
+        })
+        .await
+    }
+
+    /// Deletes a group and its memberships (the members stay in the org).
+    pub async fn delete_group(
+        &self,
+        who: &Principal,
+        org: Option<OrgId>,
+        id: GroupId,
+    ) -> Result<Outcome> {
+        let org = who.org_with(org, Scope::GroupsWrite)?;
+        self.write(move |conn| {
+            let deleted = groups::delete(conn, &org.as_db(), &id.as_db())?;
+            if deleted == 0 {
+                return Err(group_not_found());
+            }
+            Ok(Outcome::new(id.0, Change::Updated, deleted as i32))
+        })
+        .await
+    }
+
+    pub async fn group(
+        &self,
+        who: &Principal,
+        org: Option<OrgId>,
+        id: GroupId,
+    ) -> Result<Option<GroupRow>> {
+        let org = who.org_with(org, Scope::GroupsRead)?;
+        self.read(move |conn| Ok(groups::find(conn, &org.as_db(), &id.as_db())?))
+            .await
+    }
+
+    /// The org's groups by name; `after` is the previous page's last name
+    /// key.
+    pub async fn groups(
+        &self,
+        who: &Principal,
+        org: Option<OrgId>,
+        q: Option<String>,
+        page: PageRequest,
+    ) -> Result<Page<GroupRow>> {
+        let org = who.org_with(org, Scope::GroupsRead)?;
+        let q = q.map(|q| q.trim().to_lowercase()).filter(|q| !q.is_empty());
+        self.read(move |conn| {
+            let org_db = org.as_db();
+            let rows = groups::list(
+                conn,
+                &org_db,
+                q.as_deref(),
+                page.after.as_deref(),
+                page.limit(),
+            )?;
+            let total = if page.with_total {
+                Some(groups::count(conn, &org_db, q.as_deref())?)
+            } else {
+                None
+            };
+            Ok(into_page(rows, &page, total))
+        })
+        .await
+    }
+
+    pub async fn add_group_membership(
+        &self,
+        who: &Principal,
+        org: Option<OrgId>,
+        user: UserId,
+        group: GroupId,
+    ) -> Result<Outcome> {
+        let org = who.org_with(org, Scope::GroupsWrite)?;
+        self.write(move |conn| {
+            let (org_db, user_db) = (org.as_db(), user.as_db());
+            let group = find_group(conn, &org_db, group)?;
+            members::find(conn, &org_db, &user_db)?.ok_or_else(member_not_found)?;
+            if groups::is_member(conn, &org_db, &group.id, &user_db)? {
+                return Ok(Outcome::unchanged(user.0));
+            }
+            let records = groups::add_member(conn, &new_group_member(&group, &user_db))?;
+            Ok(Outcome::new(user.0, Change::Created, records as i32))
+        })
+        .await
+    }
+
+    pub async fn remove_group_membership(
+        &self,
+        who: &Principal,
+        org: Option<OrgId>,
+        user: UserId,
+        group: GroupId,
+    ) -> Result<Outcome> {
+        let org = who.org_with(org, Scope::GroupsWrite)?;
+        self.write(move |conn| {
+            let (org_db, user_db) = (org.as_db(), user.as_db());
+            let group = find_group(conn, &org_db, group)?;
+            members::find(conn, &org_db, &user_db)?.ok_or_else(member_not_found)?;
+            let records = groups::remove_member(conn, &org_db, &group.id, &user_db)?;
+            if records == 0 {
+                return Ok(Outcome::unchanged(user.0));
+            }
+            Ok(Outcome::new(user.0, Change::Updated, records as i32))
+        })
+        .await
+    }
+
+    /// `groupUsers`: group memberships in the org, narrowed by group and/or
+    /// user; with neither, at most [`GROUP_USERS_LIMIT`].
+    pub async fn group_users(
+        &self,
+        who: &Principal,
+        org: Option<OrgId>,
+        group: Option<GroupId>,
+        user: Option<UserId>,
+    ) -> Result<Vec<GroupUserRow>> {
+        let org = who.org_with(org, Scope::GroupsRead)?;
+        self.read(move |conn| {
+            let org_db = org.as_db();
+            if let Some(group) = group {
+                find_group(conn, &org_db, group)?;
+            }
+            let limit = (group.is_none() && user.is_none()).then_some(GROUP_USERS_LIMIT);
+            let group_db = group.map(|g| g.as_db());
+            let user_db = user.map(|u| u.as_db());
+            Ok(groups::group_users(
+                conn,
+                &org_db,
+                group_db.as_deref(),
+                user_db.as_deref(),
+                limit,
+            )?)
+        })
+        .await
+    }
+}

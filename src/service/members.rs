@@ -1,0 +1,360 @@
+//! Users and memberships: finding people in an org, bringing them in and
+//! changing their role, status and externalId.
+
+use super::{Change, Outcome, Service, now};
+use crate::auth::{Principal, Scope};
+use crate::db::models::{MembershipChanges, MembershipRow, UserRow, UserWithMembership};
+use crate::db::{DbConn, groups, members, orgs, users};
+use crate::domain::{
+    Email, ExternalId, GroupId, MemberStatus, Mobile, OrgId, PersonName, Role, UserId,
+    display_name, optional_text,
+};
+use crate::error::{Error, Result};
+
+/// At most this many users come back from `findUserBy`.
+pub const FIND_LIMIT: i64 = 10;
+/// A name search needs at least this many characters.
+pub const MIN_NAME_SEARCH: usize = 3;
+
+/// The criteria of `findUserBy`, as given.
+#[derive(Debug, Default, Clone)]
+pub struct FindUsers {
+    pub org: Option<OrgId>,
+    pub email: Option<String>,
+    pub external_id: Option<String>,
+    pub mobile: Option<String>,
+    pub name: Option<String>,
+}
+
+/// `createUser`'s input, as given.
+#[derive(Debug, Default, Clone)]
+pub struct NewMember {
+    pub org: Option<OrgId>,
+    pub email: String,
+    pub first: String,
+    pub last: String,
+    pub mobile: Option<String>,
+    pub name: Option<String>,
+    pub group_id: Option<GroupId>,
+    pub external_id: Option<String>,
+    pub role: Option<String>,
+}
+
+/// `addOrgMember`'s input, as given.
+#[derive(Debug, Default, Clone)]
+pub struct NewOrgMember {
+    pub org: Option<OrgId>,
+    pub org_id: Option<OrgId>,
+    pub user_id: UserId,
+    pub role: Option<String>,
+    pub external_id: Option<String>,
+}
+
+/// `updateMember`'s input: `None` leaves a field as it is; an empty
+/// `external_id` clears it.
+#[derive(Debug, Default, Clone)]
+pub struct MemberUpdate {
+    pub org: Option<OrgId>,
+    pub user_id: UserId,
+    pub status: Option<String>,
+    pub role: Option<String>,
+    pub external_id: Option<String>,
+}
+
+fn non_blank(text: Option<String>) -> Option<String> {
+    text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
+fn parse_role(role: Option<&str>) -> Result<Role> {
+    role.map(Role::parse)
+        .transpose()
+        .map(|r| r.unwrap_or(Role::User))
+        .map_err(Error::from)
+}
+
+pub(super) fn ensure_org(conn: &mut DbConn, org: OrgId) -> Result<()> {
+    match orgs::find(conn, &org.as_db())? {
+        Some(_) => Ok(()),
+        None => Err(Error::not_found("no org with this id")),
+    }
+}
+
+fn ensure_external_id_free(
+    conn: &mut DbConn,
+    org: &str,
+    external_id: &str,
+    user: &str,
+) -> Result<()> {
+    match members::find_by_external_id(conn, org, external_id)? {
+        Some(other) if other.user_id != user => Err(Error::Duplicate(format!(
+            "externalId \"{external_id}\" is already used by another member of this org"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+pub(super) fn member_not_found() -> Error {
+    Error::not_found("no member with this id in this org")
+}
+
+fn new_membership(
+    org: &str,
+    user: &str,
+    role: Role,
+    external_id: Option<String>,
+    managed: bool,
+) -> MembershipRow {
+    let at = now();
+    MembershipRow {
+        org_id: org.to_owned(),
+        user_id: user.to_owned(),
+        role: role.as_str().into(),
+        status: MemberStatus::Active.as_str().into(),
+        external_id,
+        managed,
+        created_at: at,
+        updated_at: at,
+        retired_at: None,
+    }
+}
+
+impl Service {
+    /// `findUserBy`: members of the caller's org matching every given
+    /// criterion; operators without an org search all users.
+    pub async fn find_users(
+        &self,
+        who: &Principal,
+        find: FindUsers,
+    ) -> Result<Vec<UserWithMembership>> {
+        who.require(Scope::MembersRead)?;
+        let email = non_blank(find.email)
+            .map(|e| Email::parse(&e))
+            .transpose()?;
+        let external_id = non_blank(find.external_id);
+        let mobile = non_blank(find.mobile)
+            .map(|m| Mobile::normalize_for_search(&m))
+            .transpose()?;
+        let name = non_blank(find.name);
+        if let Some(name) = &name
+            && name.chars().count() < MIN_NAME_SEARCH
+        {
+            return Err(Error::invalid(format!(
+                "a name search needs at least {MIN_NAME_SEARCH} characters"
+            )));
+        }
+        if email.is_none() && external_id.is_none() && mobile.is_none() && name.is_none() {
+            return Err(Error::invalid(
+                "give at least one of email, externalId, mobile or name",
+            ));
+        }
+        let everywhere = who.is_operator() && find.org.is_none();
+        if everywhere && external_id.is_some() {
+            return Err(Error::invalid(
+                "externalId is kept per org: pass the org argument",
+            ));
+        }
+        let org = if everywhere {
+            None
+        } else {
+            Some(who.org_for(find.org)?)
+        };
+        self.read(move |conn| {
+            let criteria = users::Criteria {
+                email: email.as_ref().map(Email::as_str),
+                external_id: external_id.as_deref(),
+                mobile_normalized: mobile.as_deref(),
+                name_contains: name.as_deref(),
+            };
+            Ok(match org {
+                Some(org) => users::search_in_org(conn, &org.as_db(), &criteria, FIND_LIMIT)?,
+                None => users::search_everywhere(conn, &criteria, FIND_LIMIT)?,
+            })
+        })
+        .await
+    }
+
+    /// `createUser`: the user (unless the email is known), the membership
+    /// and the optional group membership, in one transaction.
+    pub async fn create_user(&self, who: &Principal, input: NewMember) -> Result<Outcome> {
+        let org = who.org_with(input.org, Scope::MembersWrite)?;
+        if input.group_id.is_some() {
+            who.require(Scope::GroupsWrite)?;
+        }
+        let email = Email::parse(&input.email)?;
+        let first = PersonName::first(&input.first)?;
+        let last = PersonName::last(&input.last)?;
+        let name = match non_blank(input.name) {
+            Some(name) => PersonName::display(&name)?,
+            None => display_name(&first, &last),
+        };
+        let mobile = non_blank(input.mobile)
+            .map(|m| Mobile::parse(&m))
+            .transpose()?;
+        let external_id = non_blank(input.external_id)
+            .map(|e| ExternalId::parse(&e))
+            .transpose()?;
+        let role = parse_role(input.role.as_deref())?;
+        let group_id = input.group_id;
+        self.write(move |conn| {
+            ensure_org(conn, org)?;
+            let org_db = org.as_db();
+            let mut records = 0;
+            let (user_id, managed) = match users::find_by_email(conn, email.as_str())? {
+                Some(user) => {
+                    if members::find(conn, &org_db, &user.id)?.is_some() {
+                        return Err(Error::Duplicate(
+                            "a member with this email already exists in this org".into(),
+                        ));
+                    }
+                    (user.id, false)
+                }
+                None => {
+                    let at = now();
+                    let user = UserRow {
+                        id: UserId::new().as_db(),
+                        email: email.as_str().to_owned(),
+                        first_name: first.clone(),
+                        last_name: last.clone(),
+                        name: name.clone(),
+                        mobile: mobile.as_ref().map(|m| m.display.clone()),
+                        mobile_normalized: mobile.as_ref().map(|m| m.normalized.clone()),
+                        locale: None,
+                        timezone: None,
+                        created_at: at,
+                        updated_at: at,
+                    };
+                    records += users::insert(conn, &user)?;
+                    (user.id, true)
+                }
+            };
+            if let Some(external_id) = &external_id {
+                ensure_external_id_free(conn, &org_db, external_id, &user_id)?;
+            }
+            let membership = new_membership(&org_db, &user_id, role, external_id.clone(), managed);
+            records += members::insert(conn, &membership)?;
+            if let Some(group_id) = group_id {
+                let group = groups::find(conn, &org_db, &group_id.as_db())?
+                    .ok_or_else(|| Error::not_found("no group with this id in this org"))?;
+                records +=
+                    groups::add_member(conn, &super::groups::new_group_member(&group, &user_id))?;
+            }
+            Ok(Outcome::new(
+                UserId::from_db(&user_id).0,
+                Change::Created,
+                records as i32,
+            ))
+        })
+        .await
+    }
+
+    /// `addOrgMember`: links an existing user to an org the caller
+    /// administers. A tenant caller can only see its own members, so for it
+    /// any other user id is NOT_FOUND.
+    pub async fn add_org_member(&self, who: &Principal, input: NewOrgMember) -> Result<Outcome> {
+        let org = who.org_with(input.org_id.or(input.org), Scope::MembersWrite)?;
+        let role = parse_role(input.role.as_deref())?;
+        let external_id = non_blank(input.external_id)
+            .map(|e| ExternalId::parse(&e))
+            .transpose()?;
+        let user = input.user_id;
+        let operator = who.is_operator();
+        self.write(move |conn| {
+            ensure_org(conn, org)?;
+            let (org_db, user_db) = (org.as_db(), user.as_db());
+            let existing = members::find(conn, &org_db, &user_db)?;
+            if !operator && existing.is_none() {
+                return Err(Error::not_found("no user with this id"));
+            }
+            if existing.is_some() {
+                return Err(Error::Duplicate(
+                    "this user is already a member of this org".into(),
+                ));
+            }
+            users::find(conn, &user_db)?.ok_or_else(|| Error::not_found("no user with this id"))?;
+            if let Some(external_id) = &external_id {
+                ensure_external_id_free(conn, &org_db, external_id, &user_db)?;
+            }
+            let membership = new_membership(&org_db, &user_db, role, external_id.clone(), false);
+            let records = members::insert(conn, &membership)?;
+            Ok(Outcome::new(user.0, Change::Created, records as i32))
+        })
+        .await
+    }
+
+    /// `updateMember`: changes only the given fields, refusing to demote or
+    /// retire the caller themselves or the org's last active admin.
+    pub async fn update_member(&self, who: &Principal, input: MemberUpdate) -> Result<Outcome> {
+        let org = who.org_with(input.org, Scope::MembersWrite)?;
+        let status = input
+            .status
+            .as_deref()
+            .map(MemberStatus::parse)
+            .transpose()?;
+        let role = input.role.as_deref().map(Role::parse).transpose()?;
+        let external_id = input
+            .external_id
+            .map(|e| optional_text("externalId", Some(&e), 255))
+            .transpose()?;
+        let user = input.user_id;
+        let is_self = who.is_user(user);
+        self.write(move |conn| {
+            let (org_db, user_db) = (org.as_db(), user.as_db());
+            // Lock the admin rows before reading the member, so the
+            // last-admin check below sees every concurrent demotion.
+            let active_admins = if role.is_some() || status.is_some() {
+                members::lock_active_admins(conn, &org_db)?
+            } else {
+                Vec::new()
+            };
+            let current = members::find(conn, &org_db, &user_db)?.ok_or_else(member_not_found)?;
+            let (old_role, old_status) = (
+                Role::from_db(&current.role),
+                MemberStatus::from_db(&current.status),
+            );
+            let new_role = role.unwrap_or(old_role);
+            let new_status = status.unwrap_or(old_status);
+            let demoting = old_role == Role::Admin && new_role == Role::User;
+            let retiring =
+                old_status == MemberStatus::Active && new_status == MemberStatus::Retired;
+            if (demoting || retiring) && is_self {
+                return Err(Error::SelfAction(
+                    "you cannot demote or retire yourself".into(),
+                ));
+            }
+            let was_active_admin = old_role == Role::Admin && old_status == MemberStatus::Active;
+            if was_active_admin
+                && (demoting || retiring)
+                && !active_admins.iter().any(|admin| *admin != user_db)
+            {
+                return Err(Error::LastAdmin(
+                    "this is the org's last active admin; make someone else admin first".into(),
+                ));
+            }
+            let mut changes = MembershipChanges::default();
+            if new_role != old_role {
+                changes.role = Some(new_role.as_str().into());
+            }
+            if new_status != old_status {
+                changes.status = Some(new_status.as_str().into());
+                changes.retired_at = Some(if new_status == MemberStatus::Retired {
+                    Some(now())
+                } else {
+                    None
+                });
+            }
+            if let Some(external_id) = external_id.as_ref().filter(|e| **e != current.external_id) {
+                if let Some(value) = external_id {
+                    ensure_external_id_free(conn, &org_db, value, &user_db)?;
+                }
+                changes.external_id = Some(external_id.clone());
+            }
+            if changes.role.is_none() && changes.status.is_none() && changes.external_id.is_none() {
+                return Ok(Outcome::unchanged(user.0));
+            }
+            changes.updated_at = Some(now());
+            let records = members::update(conn, &org_db, &user_db, &changes)?;
+            Ok(Outcome::new(user.0, Change::Updated, records as i32))
+        })
+        .await
+    }
+}

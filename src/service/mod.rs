@@ -1,0 +1,195 @@
+//! The use cases: authorisation, tenant scoping, invariants and
+//! transactions. GraphQL resolvers (and any later API) call these and
+//! nothing below them.
+//!
+//! Every call takes the caller's [`Principal`](crate::auth::Principal) and
+//! resolves the org it acts on from it before touching the database.
+//! Database work runs on the blocking pool, one closure per unit of work;
+//! writes run in [`write_transaction`], retried when they lose a race on a
+//! unique index (the retry then sees the winner's row and answers as if it
+//! had come second).
+
+mod auth;
+mod groups;
+mod members;
+mod orgs;
+
+use std::sync::Arc;
+
+use chrono::{NaiveDateTime, Utc};
+use uuid::Uuid;
+
+pub use auth::{AuthFailure, IssuedToken, TokenRequest};
+pub use groups::{GroupInput, GroupUpdate};
+pub use members::{FindUsers, MemberUpdate, NewMember, NewOrgMember};
+pub use orgs::{OrgKey, OrgUpdate};
+
+use crate::auth::jwt::JwtKeys;
+use crate::db::{Backend, Db, DbConn, write_transaction};
+use crate::error::{Error, Result};
+
+/// How many times a write that lost a race is run again.
+const WRITE_ATTEMPTS: usize = 4;
+
+/// What a successful mutation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// The outcome of a successful mutation: the entity it concerns, what
+/// happened, and how many rows changed.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome {
+    pub id: Uuid,
+    pub change: Change,
+    pub records: i32,
+}
+
+impl Outcome {
+    fn new(id: Uuid, change: Change, records: i32) -> Self {
+        Self {
+            id,
+            change,
+            records,
+        }
+    }
+
+    fn unchanged(id: Uuid) -> Self {
+        Self::new(id, Change::Unchanged, 0)
+    }
+}
+
+/// One page of a keyset-paginated list.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub has_next: bool,
+    pub total: Option<i64>,
+}
+
+/// How a caller asks for a page: at most `first` items after the `after`
+/// key, with the total when `with_total`.
+#[derive(Debug, Clone, Default)]
+pub struct PageRequest {
+    pub first: usize,
+    pub after: Option<String>,
+    pub with_total: bool,
+}
+
+/// The most items one page may hold.
+pub const MAX_PAGE: usize = 500;
+
+impl PageRequest {
+    fn limit(&self) -> i64 {
+        // One more than asked, to learn whether another page follows.
+        self.first.clamp(1, MAX_PAGE) as i64 + 1
+    }
+}
+
+fn into_page<T>(mut items: Vec<T>, request: &PageRequest, total: Option<i64>) -> Page<T> {
+    let first = request.first.clamp(1, MAX_PAGE);
+    let has_next = items.len() > first;
+    items.truncate(first);
+    Page {
+        items,
+        has_next,
+        total,
+    }
+}
+
+/// The service: the database and the token keys.
+#[derive(Clone)]
+pub struct Service {
+    db: Db,
+    keys: Arc<JwtKeys>,
+}
+
+impl Service {
+    pub fn new(db: Db, keys: JwtKeys) -> Self {
+        Self {
+            db,
+            keys: Arc::new(keys),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.db.backend
+    }
+
+    pub fn keys(&self) -> &JwtKeys {
+        &self.keys
+    }
+
+    /// Runs read-only database work on the blocking pool.
+    async fn read<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T> + Send + 'static,
+    {
+        let pool = self.db.pool.clone();
+        let span = tracing::Span::current();
+        let joined = actix_web::rt::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let mut conn = pool.get()?;
+            work(&mut conn).map_err(Error::settle)
+        })
+        .await;
+        joined.map_err(|e| Error::Internal(format!("database task failed: {e}")))?
+    }
+
+    /// Runs `work` in a write transaction on the blocking pool, again when
+    /// it lost a race (see [`Error::is_retryable`]).
+    async fn write<T, F>(&self, mut work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut DbConn) -> Result<T> + Send + 'static,
+    {
+        let pool = self.db.pool.clone();
+        let span = tracing::Span::current();
+        let joined = actix_web::rt::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let mut conn = pool.get()?;
+            let mut attempt = 1;
+            loop {
+                match write_transaction(&mut conn, &mut work) {
+                    Err(e) if e.is_retryable() && attempt < WRITE_ATTEMPTS => {
+                        tracing::debug!(attempt, error = %e, "write lost a race; retrying");
+                        attempt += 1;
+                    }
+                    other => return other.map_err(Error::settle),
+                }
+            }
+        })
+        .await;
+        joined.map_err(|e| Error::Internal(format!("database task failed: {e}")))?
+    }
+
+    /// Whether the database answers (readiness).
+    pub async fn ready(&self) -> Result<()> {
+        self.read(|conn| crate::db::ping(conn).map_err(Error::from))
+            .await
+    }
+}
+
+/// The current time as stored: UTC, microsecond precision (what both
+/// backends keep, so a value reads back equal to what was written).
+pub fn now() -> NaiveDateTime {
+    let now = Utc::now().naive_utc();
+    let micros = now.and_utc().timestamp_micros();
+    chrono::DateTime::from_timestamp_micros(micros)
+        .map(|t| t.naive_utc())
+        .unwrap_or(now)
+}

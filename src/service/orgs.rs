@@ -1,0 +1,135 @@
+//! Org provisioning (operators) and reading one's own org (tenants).
+
+use super::{Change, Outcome, Page, PageRequest, Service, into_page, now};
+use crate::auth::Principal;
+use crate::db::models::{OrgChanges, OrgRow};
+use crate::db::{DbConn, orgs};
+use crate::domain::{OrgId, OrgName, OrgStatus, Slug};
+use crate::error::{Error, Result};
+
+/// How `org(...)` names the org: exactly one of the two.
+#[derive(Debug, Clone)]
+pub enum OrgKey {
+    Id(OrgId),
+    Slug(String),
+}
+
+/// `updateOrg`'s input: `None` leaves a field as it is.
+#[derive(Debug, Clone)]
+pub struct OrgUpdate {
+    pub id: OrgId,
+    pub name: Option<String>,
+    pub slug: Option<String>,
+    pub status: Option<String>,
+}
+
+fn ensure_slug_free(conn: &mut DbConn, slug: &str) -> Result<()> {
+    match orgs::find_by_slug(conn, slug)? {
+        Some(_) => Err(Error::Duplicate(format!(
+            "an org with slug \"{slug}\" already exists"
+        ))),
+        None => Ok(()),
+    }
+}
+
+impl Service {
+    pub async fn create_org(&self, who: &Principal, name: &str, slug: &str) -> Result<Outcome> {
+        who.require_operator()?;
+        let name = OrgName::parse(name)?;
+        let slug = Slug::parse(slug)?;
+        self.write(move |conn| {
+            ensure_slug_free(conn, &slug)?;
+            let at = now();
+            let id = OrgId::new();
+            let row = OrgRow {
+                id: id.as_db(),
+                slug: slug.clone(),
+                name: name.clone(),
+                status: OrgStatus::Active.as_str().into(),
+                created_at: at,
+                updated_at: at,
+            };
+            let records = orgs::insert(conn, &row)?;
+            Ok(Outcome::new(id.0, Change::Created, records as i32))
+        })
+        .await
+    }
+
+    pub async fn update_org(&self, who: &Principal, input: OrgUpdate) -> Result<Outcome> {
+        who.require_operator()?;
+        let name = input.name.as_deref().map(OrgName::parse).transpose()?;
+        let slug = input.slug.as_deref().map(Slug::parse).transpose()?;
+        let status = input.status.as_deref().map(OrgStatus::parse).transpose()?;
+        let id = input.id;
+        self.write(move |conn| {
+            let current = orgs::find(conn, &id.as_db())?
+                .ok_or_else(|| Error::not_found("no org with this id"))?;
+            let mut changes = OrgChanges::default();
+            if let Some(name) = name.as_ref().filter(|n| **n != current.name) {
+                changes.name = Some(name.clone());
+            }
+            if let Some(slug) = slug.as_ref().filter(|s| **s != current.slug) {
+                ensure_slug_free(conn, slug)?;
+                changes.slug = Some(slug.clone());
+            }
+            if let Some(status) = status.filter(|s| s.as_str() != current.status) {
+                changes.status = Some(status.as_str().into());
+            }
+            if changes.name.is_none() && changes.slug.is_none() && changes.status.is_none() {
+                return Ok(Outcome::unchanged(id.0));
+            }
+            changes.updated_at = Some(now());
+            let records = orgs::update(conn, &current.id, &changes)?;
+            Ok(Outcome::new(id.0, Change::Updated, records as i32))
+        })
+        .await
+    }
+
+    /// One org. Operators see any (`None` when unknown); a tenant caller
+    /// only its own, and FORBIDDEN for any other key, existing or not.
+    pub async fn org(&self, who: &Principal, key: OrgKey) -> Result<Option<OrgRow>> {
+        let own = who.org;
+        let operator = who.is_operator();
+        if let (Some(own), OrgKey::Id(id)) = (own, &key)
+            && own != *id
+        {
+            return Err(Error::forbidden());
+        }
+        self.read(move |conn| {
+            let found = match &key {
+                OrgKey::Id(id) => orgs::find(conn, &id.as_db())?,
+                OrgKey::Slug(slug) => orgs::find_by_slug(conn, slug.trim())?,
+            };
+            if operator {
+                return Ok(found);
+            }
+            match found {
+                Some(org) if own.is_some_and(|own| own.as_db() == org.id) => Ok(Some(org)),
+                _ => Err(Error::forbidden()),
+            }
+        })
+        .await
+    }
+
+    /// All orgs by slug (operators only); `after` is the previous page's
+    /// last slug.
+    pub async fn orgs(
+        &self,
+        who: &Principal,
+        q: Option<String>,
+        page: PageRequest,
+    ) -> Result<Page<OrgRow>> {
+        who.require_operator()?;
+        let q = q.map(|q| q.trim().to_lowercase()).filter(|q| !q.is_empty());
+        self.read(move |conn| {
+            let rows = orgs::list(conn, q.as_deref(), page.after.as_deref(), page.limit())?;
+            let total = if page.with_total {
+                Some(orgs::count(conn, q.as_deref())?)
+            } else {
+                None
+            };
+            Ok(into_page(rows, &page, total))
+        })
+        .await
+    }
+}
