@@ -139,7 +139,10 @@ async fn execute(
     principal: Principal,
     media: &'static str,
 ) -> HttpResponse {
-    let response = state.schema.execute(request.data(principal)).await;
+    let mut response = state.schema.execute(request.data(principal)).await;
+    for error in &mut response.errors {
+        label_error(error);
+    }
     match serde_json::to_vec(&response) {
         Ok(body) => HttpResponse::Ok()
             .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(media)))
@@ -153,6 +156,22 @@ async fn execute(
                 "internal error",
             )
         }
+    }
+}
+
+/// Gives every error an `extensions.code`: resolver errors have theirs;
+/// an argument that does not parse is `INVALID_INPUT`; a document refused
+/// before execution (syntax, validation, limits) is
+/// `GRAPHQL_VALIDATION_FAILED`.
+fn label_error(error: &mut async_graphql::ServerError) {
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    if extensions.get("code").is_none() {
+        let code = if error.path.is_empty() {
+            "GRAPHQL_VALIDATION_FAILED"
+        } else {
+            "INVALID_INPUT"
+        };
+        extensions.set("code", code);
     }
 }
 

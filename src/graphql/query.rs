@@ -102,8 +102,8 @@ impl QueryRoot {
         Ok(rows.into_iter().map(GroupUser::from).collect())
     }
 
-    /// One org, by exactly one of `id` or `slug`. Operators see any org;
-    /// other callers only their own.
+    /// One org, by `id` or `slug` (tenant callers may give neither: their
+    /// own org). Operators see any org; other callers only their own.
     async fn org(
         &self,
         ctx: &Context<'_>,
@@ -114,7 +114,11 @@ impl QueryRoot {
         let key = match (id, slug) {
             (Some(id), None) => OrgKey::Id(id.into()),
             (None, Some(slug)) => OrgKey::Slug(slug),
-            _ => return Err(invalid("give exactly one of id or slug")),
+            (None, None) => match who.org {
+                Some(own) => OrgKey::Id(own),
+                None => return Err(invalid("give id or slug")),
+            },
+            (Some(_), Some(_)) => return Err(invalid("give either id or slug, not both")),
         };
         Ok(service.org(who, key).await?.map(Org::from))
     }

@@ -1,0 +1,298 @@
+//! The HTTP surface: limits, negotiation, refusals, health and the schema
+//! contract.
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+async fn raw_post(
+    app: &TestApp,
+    token: Option<&str>,
+    content_type: &str,
+    accept: Option<&str>,
+    body: Vec<u8>,
+) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(app.url("/graphql"))
+        .header("content-type", content_type)
+        .body(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(accept) = accept {
+        request = request.header("accept", accept);
+    }
+    request.send().await.expect("request")
+}
+
+async fn body_limit_and_content_types(app: &TestApp) {
+    let op = app.operator();
+    let org = app.create_org("limits").await;
+    // 2 MiB of padding in a string argument: refused before parsing.
+    let padding = "x".repeat(2 * 1024 * 1024);
+    let query =
+        format!("mutation {{ createGroup(org: \"{org}\", name: \"{padding}\") {{ result }} }}");
+    let body = serde_json::to_vec(&json!({ "query": query })).unwrap();
+    let response = raw_post(app, Some(&op), "application/json", None, body).await;
+    assert_eq!(response.status().as_u16(), 413);
+    let groups = app
+        .data(
+            &op,
+            &format!("{{ groups(org: \"{org}\") {{ totalCount }} }}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        groups["groups"]["totalCount"], 0,
+        "the oversized request wrote"
+    );
+
+    let typename = serde_json::to_vec(&json!({ "query": "{ __typename }" })).unwrap();
+    let response = raw_post(app, Some(&op), "text/plain", None, typename.clone()).await;
+    assert_eq!(response.status().as_u16(), 415);
+    let response = raw_post(
+        app,
+        Some(&op),
+        "application/x-www-form-urlencoded",
+        None,
+        typename.clone(),
+    )
+    .await;
+    assert_eq!(response.status().as_u16(), 415);
+
+    // Batches are refused; broken JSON is a 400 with a code, not a 500.
+    let batch =
+        serde_json::to_vec(&json!([{ "query": "{ __typename }" }, { "query": "{ __typename }" }]))
+            .unwrap();
+    let response = raw_post(app, Some(&op), "application/json", None, batch).await;
+    assert_eq!(response.status().as_u16(), 400);
+    let response = raw_post(
+        app,
+        Some(&op),
+        "application/json",
+        None,
+        b"{\"query\": ".to_vec(),
+    )
+    .await;
+    assert_eq!(response.status().as_u16(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_REQUEST");
+
+    // Accept: both GraphQL media types, wildcards, and 406 for others.
+    for (accept, expected) in [
+        (None, "application/json"),
+        (Some("application/json"), "application/json"),
+        (
+            Some("application/graphql-response+json"),
+            "application/graphql-response+json",
+        ),
+        (
+            Some("application/graphql-response+json, application/json;q=0.9"),
+            "application/graphql-response+json",
+        ),
+        (
+            Some("application/json, application/graphql-response+json;q=0.5"),
+            "application/json",
+        ),
+        (Some("*/*"), "application/json"),
+    ] {
+        let response = raw_post(app, Some(&op), "application/json", accept, typename.clone()).await;
+        assert_eq!(response.status().as_u16(), 200, "{accept:?}");
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(content_type, expected, "{accept:?}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["data"]["__typename"], "QueryRoot");
+    }
+    let response = raw_post(
+        app,
+        Some(&op),
+        "application/json",
+        Some("text/html"),
+        typename,
+    )
+    .await;
+    assert_eq!(response.status().as_u16(), 406);
+}
+
+async fn query_limits(app: &TestApp) {
+    let op = app.operator();
+    // Deeper than the limit (12) through introspection's recursive types.
+    let mut deep = String::from("name");
+    for _ in 0..14 {
+        deep = format!("ofType {{ {deep} }}");
+    }
+    let query = format!("{{ __schema {{ types {{ {deep} }} }} }}");
+    let body = app.gql(&op, &query, json!({})).await;
+    assert!(body["data"].is_null(), "deep query ran: {body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
+        "{body}"
+    );
+
+    // More aliases than allowed (30).
+    let aliases: Vec<String> = (0..40).map(|i| format!("a{i}: __typename")).collect();
+    let body = app
+        .gql(&op, &format!("{{ {} }}", aliases.join(" ")), json!({}))
+        .await;
+    assert!(body["data"].is_null(), "aliased query ran: {body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("aliases"),
+        "{body}"
+    );
+    // A handful of aliases is fine.
+    let body = app
+        .gql(&op, "{ a: __typename b: __typename }", json!({}))
+        .await;
+    assert_eq!(body["data"]["b"], "QueryRoot");
+
+    // Syntax errors are a coded GraphQL error.
+    let body = app.gql(&op, "{ findUserBy(", json!({})).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
+        "{body}"
+    );
+    // Unknown fields too.
+    let body = app.gql(&op, "{ users { id } }", json!({})).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
+        "{body}"
+    );
+}
+
+async fn get_is_for_queries(app: &TestApp) {
+    let op = app.operator();
+    let response = app
+        .client
+        .get(app.url("/graphql"))
+        .query(&[("query", "{ __typename }")])
+        .bearer_auth(&op)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["data"]["__typename"], "QueryRoot");
+
+    let mutation = "mutation { createOrg(name: \"Via GET\", slug: \"via-get\") { result } }";
+    let response = app
+        .client
+        .get(app.url("/graphql"))
+        .query(&[("query", mutation)])
+        .bearer_auth(&op)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    let orgs = app
+        .data(&op, "{ orgs(q: \"via-get\") { totalCount } }", json!({}))
+        .await;
+    assert_eq!(orgs["orgs"]["totalCount"], 0, "GET ran a mutation");
+
+    let response = app
+        .client
+        .put(app.url("/graphql"))
+        .bearer_auth(&op)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    // No token on GET either.
+    let response = app
+        .client
+        .get(app.url("/graphql"))
+        .query(&[("query", "{ __typename }")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+}
+
+async fn health_and_docs(app: &TestApp) {
+    for path in ["/healthz", "/readyz"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+    }
+    let page = app.client.get(app.url("/graphiql")).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .to_lowercase()
+            .contains("graphiql")
+    );
+    let sdl = app
+        .client
+        .get(app.url("/schema.graphql"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(sdl, roster::graphql::sdl());
+    let missing = app.client.get(app.url("/nope")).send().await.unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+}
+
+crate::both_backends!(
+    body_limit_and_content_types,
+    query_limits,
+    get_is_for_queries,
+    health_and_docs
+);
+
+/// The committed `schema.graphql` is the contract clients build against; it
+/// must match what the code serves.
+#[test]
+fn committed_schema_matches_code() {
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
+        .expect("schema.graphql is committed at the repository root");
+    assert!(
+        committed == roster::graphql::sdl(),
+        "schema.graphql differs from the code's SDL: run `cargo run -- schema > schema.graphql` and review the diff"
+    );
+}
+
+/// The contract's names and arguments of §3.1, exactly.
+#[test]
+fn core_api_names_match_the_contract() {
+    let sdl = roster::graphql::sdl();
+    for line in [
+        "findUserBy(org: Uuid, email: String, externalId: String, mobile: String, name: String): [UserSearch!]!",
+        "groupUsers(org: Uuid, groupId: Uuid, userId: Uuid): [GroupUser!]!",
+        "createUser(org: Uuid, email: String!, first: String!, last: String!, mobile: String, name: String, groupId: Uuid, externalId: String, role: String): MutationResult!",
+        "addOrgMember(org: Uuid, orgId: Uuid, userId: Uuid!, role: String, externalId: String): MutationResult!",
+        "addUserToOrg(org: Uuid, orgId: Uuid, userId: Uuid!, role: String, externalId: String): MutationResult! @deprecated(reason: \"use addOrgMember\")",
+        "updateMember(org: Uuid, userId: Uuid!, status: String, role: String, externalId: String): MutationResult!",
+        "addGroupMembership(org: Uuid, userId: Uuid!, groupId: Uuid!): MutationResult!",
+        "removeGroupMembership(org: Uuid, userId: Uuid!, groupId: Uuid!): MutationResult!",
+    ] {
+        assert!(sdl.contains(line), "schema lacks `{line}`");
+    }
+    for field in [
+        "id: Uuid",
+        "result: String!",
+        "records: Int!",
+        "error: String",
+        "errorCode: ErrorCode",
+    ] {
+        assert!(sdl.contains(field), "MutationResult lacks `{field}`");
+    }
+    for field in [
+        "userId: Uuid!",
+        "groupId: Uuid!",
+        "status: String!",
+        "userName: String!",
+        "role: String!",
+    ] {
+        assert!(sdl.contains(field), "GroupUser lacks `{field}`");
+    }
+}

@@ -1,0 +1,15 @@
+//! Black-box tests: each spawns the real server on port 0 over a fresh
+//! database and talks to it over HTTP. Every test in a `both_backends!`
+//! list runs on SQLite, and on PostgreSQL too when
+//! `ROSTER_TEST_POSTGRES_URL` is set (each test gets its own database).
+//! All of them live in this one binary so the stack links once.
+
+mod helpers;
+
+mod auth;
+mod cli;
+mod concurrency;
+mod core;
+mod http;
+mod orgs_groups;
+mod tenancy;
