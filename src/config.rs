@@ -99,7 +99,7 @@ pub struct Serve {
     #[arg(long, env = "ROSTER_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
     /// Deepest selection nesting a query may have.
-    #[arg(long, env = "ROSTER_MAX_DEPTH", default_value_t = 12)]
+    #[arg(long, env = "ROSTER_MAX_DEPTH", default_value_t = 16)]
     pub max_depth: usize,
     /// Highest query complexity (one per field, by default).
     #[arg(long, env = "ROSTER_MAX_COMPLEXITY", default_value_t = 5000)]
@@ -122,7 +122,7 @@ impl Default for Serve {
             workers: None,
             db_pool_size: 16,
             max_body_bytes: 1024 * 1024,
-            max_depth: 12,
+            max_depth: 16,
             max_complexity: 5000,
             max_aliases: 30,
             max_directives: 20,

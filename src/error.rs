@@ -153,6 +153,13 @@ impl Error {
             DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
                 Self::Conflict("a concurrent change got in the way; try again".into())
             }
+            // PostgreSQL refuses some text (NUL bytes) that input checks
+            // should already have caught; it is still the caller's input.
+            DieselError::DatabaseError(_, info)
+                if info.message().contains("invalid byte sequence") =>
+            {
+                Self::invalid("the input contains characters that cannot be stored")
+            }
             DieselError::DatabaseError(_, info)
                 if info.message().contains("database is locked") =>
             {

@@ -12,7 +12,7 @@ use std::net::TcpListener;
 use actix_web::dev::Server;
 use actix_web::http::header::{self, ContentType, HeaderValue};
 use actix_web::http::{Method, StatusCode};
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, middleware, web};
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use serde_json::json;
@@ -38,6 +38,7 @@ pub fn server(state: AppState, listener: TcpListener, workers: usize) -> std::io
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(middleware::Logger::new("%r %s %b %Dms"))
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(limit))
             .route("/graphql", web::post().to(graphql_post))

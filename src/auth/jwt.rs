@@ -36,6 +36,25 @@ pub struct Claims {
     pub iat: Option<u64>,
 }
 
+/// What Roster reads from an incoming token. The registered claims (`exp`,
+/// `nbf`, `iss`, `aud`) are checked by jsonwebtoken on the raw payload, so
+/// their JSON forms may vary as RFC 7519 allows (`aud` as an array, a
+/// fractional `iat`) without a valid token being refused.
+#[derive(Debug, Deserialize)]
+struct IncomingClaims {
+    sub: String,
+    role: String,
+    #[serde(default)]
+    org: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    jti: Option<serde_json::Value>,
+}
+
+/// The longest `jti` accepted.
+const MAX_JTI: usize = 200;
+
 /// Why a token was refused; the text is safe to return with the 401.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -132,7 +151,7 @@ impl JwtKeys {
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
         validation.validate_exp = true;
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+        let data = jsonwebtoken::decode::<IncomingClaims>(token, &self.decoding, &validation)
             .map_err(|e| TokenError::new(describe(e.kind())))?;
         principal_from(data.claims)
     }
@@ -172,7 +191,19 @@ fn describe(kind: &ErrorKind) -> String {
     }
 }
 
-fn principal_from(claims: Claims) -> Result<Principal, TokenError> {
+fn principal_from(claims: IncomingClaims) -> Result<Principal, TokenError> {
+    let jti = match claims.jti {
+        None => None,
+        Some(serde_json::Value::String(jti)) => Some(jti),
+        Some(serde_json::Value::Number(jti)) => Some(jti.to_string()),
+        Some(_) => return Err(TokenError::new("the token's jti claim is malformed")),
+    };
+    if jti
+        .as_ref()
+        .is_some_and(|j| j.len() > MAX_JTI || j.chars().any(char::is_control))
+    {
+        return Err(TokenError::new("the token's jti claim is malformed"));
+    }
     let role = CallerRole::parse(&claims.role).ok_or_else(|| {
         TokenError::new(format!("unknown role \"{}\" in token", short(&claims.role)))
     })?;
@@ -198,7 +229,7 @@ fn principal_from(claims: Claims) -> Result<Principal, TokenError> {
         role,
         org,
         scopes,
-        jti: claims.jti,
+        jti,
     })
 }
 

@@ -201,7 +201,8 @@ pub fn ping(conn: &mut DbConn) -> diesel::QueryResult<()> {
     conn.batch_execute("SELECT 1")
 }
 
-/// LIKE pattern for a case-insensitive substring search; `\` escapes.
+/// LIKE pattern matching `term` anywhere in a lower-cased key column;
+/// `\` escapes the pattern's own wildcards.
 pub fn contains_pattern(term: &str) -> String {
     let mut pattern = String::with_capacity(term.len() + 2);
     pattern.push('%');
@@ -213,9 +214,4 @@ pub fn contains_pattern(term: &str) -> String {
     }
     pattern.push('%');
     pattern
-}
-
-diesel::define_sql_function! {
-    /// SQL `lower()`, on both backends.
-    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
 }

@@ -12,6 +12,7 @@ pub struct OrgRow {
     pub id: String,
     pub slug: String,
     pub name: String,
+    pub name_key: String,
     pub status: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -22,6 +23,7 @@ pub struct OrgRow {
 pub struct OrgChanges {
     pub slug: Option<String>,
     pub name: Option<String>,
+    pub name_key: Option<String>,
     pub status: Option<String>,
     pub updated_at: Option<NaiveDateTime>,
 }
@@ -34,6 +36,7 @@ pub struct UserRow {
     pub first_name: String,
     pub last_name: String,
     pub name: String,
+    pub name_key: String,
     pub mobile: Option<String>,
     pub mobile_normalized: Option<String>,
     pub locale: Option<String>,

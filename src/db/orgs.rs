@@ -4,7 +4,7 @@ use diesel::prelude::*;
 
 use super::models::{OrgChanges, OrgRow};
 use super::schema::orgs;
-use super::{DbConn, contains_pattern, lower};
+use super::{DbConn, contains_pattern};
 
 pub fn insert(conn: &mut DbConn, row: &OrgRow) -> QueryResult<usize> {
     diesel::insert_into(orgs::table).values(row).execute(conn)
@@ -44,7 +44,7 @@ pub fn list(
     if let Some(q) = q {
         let pattern = contains_pattern(q);
         query = query.filter(
-            lower(orgs::name)
+            orgs::name_key
                 .like(pattern.clone())
                 .escape('\\')
                 .or(orgs::slug.like(pattern).escape('\\')),
@@ -61,7 +61,7 @@ pub fn count(conn: &mut DbConn, q: Option<&str>) -> QueryResult<i64> {
     if let Some(q) = q {
         let pattern = contains_pattern(q);
         query = query.filter(
-            lower(orgs::name)
+            orgs::name_key
                 .like(pattern.clone())
                 .escape('\\')
                 .or(orgs::slug.like(pattern).escape('\\')),

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 
 use super::models::{MembershipRow, UserRow, UserWithMembership};
 use super::schema::{memberships, users};
-use super::{DbConn, contains_pattern, lower};
+use super::{DbConn, contains_pattern};
 
 pub fn insert(conn: &mut DbConn, row: &UserRow) -> QueryResult<usize> {
     diesel::insert_into(users::table).values(row).execute(conn)
@@ -59,7 +59,7 @@ pub fn search_in_org(
         query = query.filter(users::mobile_normalized.eq(mobile.to_owned()));
     }
     if let Some(name) = criteria.name_contains {
-        query = query.filter(lower(users::name).like(contains_pattern(name)).escape('\\'));
+        query = query.filter(users::name_key.like(contains_pattern(name)).escape('\\'));
     }
     let rows: Vec<(UserRow, MembershipRow)> = query
         .order((users::name.asc(), users::id.asc()))
@@ -89,7 +89,7 @@ pub fn search_everywhere(
         query = query.filter(users::mobile_normalized.eq(mobile.to_owned()));
     }
     if let Some(name) = criteria.name_contains {
-        query = query.filter(lower(users::name).like(contains_pattern(name)).escape('\\'));
+        query = query.filter(users::name_key.like(contains_pattern(name)).escape('\\'));
     }
     let rows = query
         .order((users::name.asc(), users::id.asc()))

@@ -10,6 +10,7 @@ pub use ids::{GroupId, OrgId, UserId};
 pub use kinds::{GroupRole, MemberStatus, OrgStatus, Role};
 pub use values::{
     Email, ExternalId, GroupName, Mobile, OrgName, PersonName, Slug, display_name, optional_text,
+    search_key, search_term,
 };
 
 /// Input that breaks a domain rule; the message says what to fix and is safe

@@ -36,6 +36,18 @@ pub fn optional_text(
     }
 }
 
+/// The lower-cased form a name is searched by. Computed here rather than by
+/// SQL `lower()`, which folds only ASCII on SQLite.
+pub fn search_key(text: &str) -> String {
+    text.to_lowercase()
+}
+
+/// A search term or lookup key as given by a caller: trimmed, at most 200
+/// characters, no control characters (PostgreSQL refuses NUL in text).
+pub fn search_term(field: &str, text: &str) -> Result<String, Invalid> {
+    bounded(field, text, 200)
+}
+
 /// An email address, trimmed and lower-cased; compared by that form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
@@ -186,7 +198,7 @@ pub struct GroupName;
 impl GroupName {
     pub fn parse(text: &str) -> Result<(String, String), Invalid> {
         let name = required("group name", text, 200)?;
-        let key = name.to_lowercase();
+        let key = search_key(&name);
         Ok((name, key))
     }
 }

@@ -37,7 +37,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            depth: 12,
+            depth: 16,
             complexity: 5_000,
             aliases: 30,
             directives: 20,

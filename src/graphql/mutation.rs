@@ -10,13 +10,13 @@ use crate::service::{GroupInput, GroupUpdate, MemberUpdate, NewMember, NewOrgMem
 
 pub struct MutationRoot;
 
-#[Object]
+#[Object(name = "Mutation")]
 impl MutationRoot {
     /// Creates the user and their membership (role default `user`), and the
     /// group membership when `groupId` is given, in one transaction. An
     /// email that already belongs to a user adds that user, unchanged, with
     /// `result: "created"` too; already a member here: DUPLICATE.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(clippy::too_many_arguments, reason = "the contract's argument list")]
     async fn create_user(
         &self,
         ctx: &Context<'_>,

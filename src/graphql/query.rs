@@ -25,6 +25,9 @@ fn page_request(
     let after = after
         .map(|cursor| Cursor::decode_cursor(&cursor).map(|c| c.0))
         .transpose()
+        .map_err(|_| invalid("after is not a cursor from this list"))?
+        .map(|key| crate::domain::search_term("after", &key))
+        .transpose()
         .map_err(|_| invalid("after is not a cursor from this list"))?;
     let with_total = ctx.look_ahead().field("totalCount").exists();
     Ok(PageRequest {
@@ -54,7 +57,7 @@ where
     connection
 }
 
-#[Object]
+#[Object(name = "Query")]
 impl QueryRoot {
     /// Members of the caller's org matching every given criterion (at least
     /// one): `email` exact, ignoring case; `externalId` exact; `mobile` on

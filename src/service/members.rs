@@ -7,7 +7,7 @@ use crate::db::models::{MembershipChanges, MembershipRow, UserRow, UserWithMembe
 use crate::db::{DbConn, groups, members, orgs, users};
 use crate::domain::{
     Email, ExternalId, GroupId, MemberStatus, Mobile, OrgId, PersonName, Role, UserId,
-    display_name, optional_text,
+    display_name, optional_text, search_key, search_term,
 };
 use crate::error::{Error, Result};
 
@@ -130,11 +130,15 @@ impl Service {
         let email = non_blank(find.email)
             .map(|e| Email::parse(&e))
             .transpose()?;
-        let external_id = non_blank(find.external_id);
+        let external_id = non_blank(find.external_id)
+            .map(|e| search_term("externalId", &e))
+            .transpose()?;
         let mobile = non_blank(find.mobile)
             .map(|m| Mobile::normalize_for_search(&m))
             .transpose()?;
-        let name = non_blank(find.name);
+        let name = non_blank(find.name)
+            .map(|n| search_term("name", &n))
+            .transpose()?;
         if let Some(name) = &name
             && name.chars().count() < MIN_NAME_SEARCH
         {
@@ -216,6 +220,7 @@ impl Service {
                         first_name: first.clone(),
                         last_name: last.clone(),
                         name: name.clone(),
+                        name_key: search_key(&name),
                         mobile: mobile.as_ref().map(|m| m.display.clone()),
                         mobile_normalized: mobile.as_ref().map(|m| m.normalized.clone()),
                         locale: None,
@@ -223,7 +228,9 @@ impl Service {
                         created_at: at,
                         updated_at: at,
                     };
-                    records += users::insert(conn, &user)?;
+                    // The user row is not counted: `records` must read the same
+                    // whether or not the email was already known elsewhere.
+                    users::insert(conn, &user)?;
                     (user.id, true)
                 }
             };
@@ -251,6 +258,11 @@ impl Service {
     /// administers. A tenant caller can only see its own members, so for it
     /// any other user id is NOT_FOUND.
     pub async fn add_org_member(&self, who: &Principal, input: NewOrgMember) -> Result<Outcome> {
+        // `orgId` names the org to add to; a tenant's `org`, when given too,
+        // must still be its own.
+        if input.org.is_some() {
+            who.org_for(input.org)?;
+        }
         let org = who.org_with(input.org_id.or(input.org), Scope::MembersWrite)?;
         let role = parse_role(input.role.as_deref())?;
         let external_id = non_blank(input.external_id)

@@ -4,7 +4,7 @@ use super::{Change, Outcome, Page, PageRequest, Service, into_page, now};
 use crate::auth::Principal;
 use crate::db::models::{OrgChanges, OrgRow};
 use crate::db::{DbConn, orgs};
-use crate::domain::{OrgId, OrgName, OrgStatus, Slug};
+use crate::domain::{OrgId, OrgName, OrgStatus, Slug, search_key, search_term};
 use crate::error::{Error, Result};
 
 /// How `org(...)` names the org: exactly one of the two.
@@ -21,6 +21,12 @@ pub struct OrgUpdate {
     pub name: Option<String>,
     pub slug: Option<String>,
     pub status: Option<String>,
+}
+
+/// A list filter as given: blank means none; matched lower-cased.
+pub(super) fn search_query(q: Option<String>) -> Result<Option<String>> {
+    let q = q.map(|q| search_term("q", &q)).transpose()?;
+    Ok(q.filter(|q| !q.is_empty()).map(|q| search_key(&q)))
 }
 
 fn ensure_slug_free(conn: &mut DbConn, slug: &str) -> Result<()> {
@@ -45,6 +51,7 @@ impl Service {
                 id: id.as_db(),
                 slug: slug.clone(),
                 name: name.clone(),
+                name_key: search_key(&name),
                 status: OrgStatus::Active.as_str().into(),
                 created_at: at,
                 updated_at: at,
@@ -67,6 +74,7 @@ impl Service {
             let mut changes = OrgChanges::default();
             if let Some(name) = name.as_ref().filter(|n| **n != current.name) {
                 changes.name = Some(name.clone());
+                changes.name_key = Some(search_key(name));
             }
             if let Some(slug) = slug.as_ref().filter(|s| **s != current.slug) {
                 ensure_slug_free(conn, slug)?;
@@ -88,6 +96,10 @@ impl Service {
     /// One org. Operators see any (`None` when unknown); a tenant caller
     /// only its own, and FORBIDDEN for any other key, existing or not.
     pub async fn org(&self, who: &Principal, key: OrgKey) -> Result<Option<OrgRow>> {
+        let key = match key {
+            OrgKey::Slug(slug) => OrgKey::Slug(search_term("slug", &slug)?),
+            key => key,
+        };
         let own = who.org;
         let operator = who.is_operator();
         if let (Some(own), OrgKey::Id(id)) = (own, &key)
@@ -98,7 +110,7 @@ impl Service {
         self.read(move |conn| {
             let found = match &key {
                 OrgKey::Id(id) => orgs::find(conn, &id.as_db())?,
-                OrgKey::Slug(slug) => orgs::find_by_slug(conn, slug.trim())?,
+                OrgKey::Slug(slug) => orgs::find_by_slug(conn, slug)?,
             };
             if operator {
                 return Ok(found);
@@ -120,7 +132,7 @@ impl Service {
         page: PageRequest,
     ) -> Result<Page<OrgRow>> {
         who.require_operator()?;
-        let q = q.map(|q| q.trim().to_lowercase()).filter(|q| !q.is_empty());
+        let q = search_query(q)?;
         self.read(move |conn| {
             let rows = orgs::list(conn, q.as_deref(), page.after.as_deref(), page.limit())?;
             let total = if page.with_total {

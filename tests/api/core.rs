@@ -20,7 +20,9 @@ async fn seed_flow(app: &TestApp) {
     );
     let created = app.mutate(&admin_token, "createUser", &args).await;
     assert_eq!(created["result"], "created", "{created}");
-    assert_eq!(created["records"], 3, "{created}");
+    // Membership and group membership; the global user row is not counted,
+    // so the answer is the same whether or not the email was known.
+    assert_eq!(created["records"], 2, "{created}");
     let ann = id_of(&created);
 
     // findUserBy by each key, as the tenant admin.
@@ -217,6 +219,7 @@ async fn create_user_rules(app: &TestApp) {
         .mutate(&admin_a, "createUser", "email: \"sam@example.com\", first: \"Sam\", last: \"Stone\", externalId: \"a-1\", role: \"ADMIN\"")
         .await;
     assert_eq!(created["result"], "created", "{created}");
+    assert_eq!(created["records"], 1, "{created}");
     let sam = id_of(&created);
     assert_eq!(
         app.find(org_a, "email: \"sam@example.com\"").await[0]["role"],
@@ -587,6 +590,16 @@ async fn add_org_member_rules(app: &TestApp) {
             .is_empty()
     );
 
+    // Naming another org in `org` is FORBIDDEN even when `orgId` is the
+    // caller's own.
+    let query = format!(
+        "mutation {{ addOrgMember(org: \"{org_b}\", orgId: \"{org_a}\", userId: \"{insider}\") {{ result }} }}"
+    );
+    assert_eq!(
+        app.error_code(&admin_a, &query, json!({})).await,
+        "FORBIDDEN"
+    );
+
     // Operators link anyone anywhere; the deprecated name works the same.
     let linked = app
         .mutate(
@@ -632,7 +645,94 @@ async fn add_org_member_rules(app: &TestApp) {
     );
 }
 
+/// Search terms and keys that a database would choke on are refused as
+/// input; case-insensitive search folds non-ASCII letters on both backends.
+async fn search_inputs(app: &TestApp) {
+    let op = app.operator();
+    let (org, _, admin) = app.org_with_admin("searchers").await;
+    let args = "email: \"emile@example.com\", first: \"Émile\", last: \"Zola\"";
+    assert_eq!(
+        app.mutate(&admin, "createUser", args).await["result"],
+        "created"
+    );
+    for term in ["émile", "ÉMILE", "mile zo"] {
+        let data = app
+            .data(
+                &admin,
+                "query($n: String) { findUserBy(name: $n) { name } }",
+                json!({ "n": term }),
+            )
+            .await;
+        assert_eq!(data["findUserBy"][0]["name"], "Émile Zola", "{term}");
+    }
+    let nul = "abc\u{0}def";
+    let org_id = org.to_string();
+    let cursor = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        "\"a\u{0}\"",
+    );
+    for (token, query, variables) in [
+        (
+            &admin,
+            "query($v: String) { findUserBy(name: $v) { id } }",
+            json!({ "v": nul }),
+        ),
+        (
+            &admin,
+            "query($v: String) { findUserBy(externalId: $v) { id } }",
+            json!({ "v": nul }),
+        ),
+        (
+            &admin,
+            "query($v: String) { groups(q: $v) { totalCount } }",
+            json!({ "v": nul }),
+        ),
+        (
+            &admin,
+            "query($v: String) { org(slug: $v) { id } }",
+            json!({ "v": nul }),
+        ),
+        (
+            &op,
+            "query($v: String) { orgs(q: $v) { totalCount } }",
+            json!({ "v": nul }),
+        ),
+        (
+            &op,
+            "query($v: String) { orgs(after: $v) { totalCount } }",
+            json!({ "v": cursor }),
+        ),
+        (
+            &op,
+            "query($v: String, $o: Uuid) { groups(org: $o, after: $v) { totalCount } }",
+            json!({ "v": cursor, "o": org_id }),
+        ),
+    ] {
+        assert_eq!(
+            app.error_code(token, query, variables.clone()).await,
+            "INVALID_INPUT",
+            "{query} {variables}"
+        );
+    }
+    let result = app
+        .mutate(&admin, "createGroup", "name: \"a\\u0000b\"")
+        .await;
+    assert_failed(&result, "INVALID_INPUT");
+    let result = app
+        .mutate(
+            &admin,
+            "updateMember",
+            &format!(
+                "userId: \"{}\", externalId: \"x\\u0000\"",
+                uuid::Uuid::now_v7()
+            ),
+        )
+        .await;
+    assert_failed(&result, "INVALID_INPUT");
+}
+
 crate::both_backends!(
+    search_inputs,
     seed_flow,
     group_users_cap,
     create_user_rules,

@@ -51,7 +51,7 @@ macro_rules! both_backends {
 
 /// Keeps a test's database alive for the test and removes it afterwards.
 enum Storage {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Sqlite { _dir: tempfile::TempDir },
     Postgres { admin_url: String, name: String },
 }
 
@@ -99,18 +99,17 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
             let path = dir.path().join("roster.db");
-            (format!("sqlite://{}", path.display()), Storage::Sqlite(dir))
+            (
+                format!("sqlite://{}", path.display()),
+                Storage::Sqlite { _dir: dir },
+            )
         }
         Backend::Postgres => postgres_database()?,
     };
     Some(spawn_with(database_url, storage, &[]).await)
 }
 
-async fn spawn_with(
-    database_url: String,
-    storage: Storage,
-    extra: &[&str],
-) -> TestApp {
+async fn spawn_with(database_url: String, storage: Storage, extra: &[&str]) -> TestApp {
     let mut args = vec![
         "roster",
         "--database-url",
@@ -147,7 +146,7 @@ async fn spawn_with(
 pub async fn spawn_sqlite_with(extra: &[&str]) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("roster.db").display());
-    spawn_with(url, Storage::Sqlite(dir), extra).await
+    spawn_with(url, Storage::Sqlite { _dir: dir }, extra).await
 }
 
 pub fn now_secs() -> u64 {

@@ -5,6 +5,9 @@ CREATE TABLE orgs (
     id          TEXT PRIMARY KEY NOT NULL,
     slug        TEXT NOT NULL UNIQUE,
     name        TEXT NOT NULL,
+    -- name lower-cased by the service, for case-insensitive search that
+    -- behaves the same on both backends (SQLite's lower() is ASCII-only).
+    name_key    TEXT NOT NULL,
     status      TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'suspended')),
     created_at  TIMESTAMP NOT NULL,
     updated_at  TIMESTAMP NOT NULL
@@ -16,6 +19,7 @@ CREATE TABLE users (
     first_name         TEXT NOT NULL,
     last_name          TEXT NOT NULL,
     name               TEXT NOT NULL,
+    name_key           TEXT NOT NULL,
     mobile             TEXT,
     mobile_normalized  TEXT,
     locale             TEXT,
