@@ -1,10 +1,11 @@
 //! Queries on `orgs`.
 
 use diesel::prelude::*;
+use diesel::sql_types::Bool;
 
 use super::models::{OrgChanges, OrgRow};
 use super::schema::orgs;
-use super::{DbConn, contains_pattern};
+use super::{DbConn, MultiBackend, contains_pattern};
 
 pub fn insert(conn: &mut DbConn, row: &OrgRow) -> QueryResult<usize> {
     diesel::insert_into(orgs::table).values(row).execute(conn)
@@ -32,6 +33,24 @@ pub fn update(conn: &mut DbConn, id: &str, changes: &OrgChanges) -> QueryResult<
         .execute(conn)
 }
 
+type OrgFilter = Box<dyn BoxableExpression<orgs::table, MultiBackend, SqlType = Bool>>;
+
+/// Orgs whose name or slug contains `q` (lower-case), or all of them.
+fn matching(q: Option<&str>) -> OrgFilter {
+    match q {
+        Some(q) => {
+            let pattern = contains_pattern(q);
+            Box::new(
+                orgs::name_key
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(orgs::slug.like(pattern).escape('\\')),
+            )
+        }
+        None => Box::new(true.into_sql::<Bool>()),
+    }
+}
+
 /// Orgs ordered by slug, after the given slug, optionally matching `q` in
 /// name or slug.
 pub fn list(
@@ -40,16 +59,10 @@ pub fn list(
     after_slug: Option<&str>,
     limit: i64,
 ) -> QueryResult<Vec<OrgRow>> {
-    let mut query = orgs::table.select(OrgRow::as_select()).into_boxed();
-    if let Some(q) = q {
-        let pattern = contains_pattern(q);
-        query = query.filter(
-            orgs::name_key
-                .like(pattern.clone())
-                .escape('\\')
-                .or(orgs::slug.like(pattern).escape('\\')),
-        );
-    }
+    let mut query = orgs::table
+        .select(OrgRow::as_select())
+        .filter(matching(q))
+        .into_boxed();
     if let Some(after) = after_slug {
         query = query.filter(orgs::slug.gt(after.to_owned()));
     }
@@ -57,15 +70,5 @@ pub fn list(
 }
 
 pub fn count(conn: &mut DbConn, q: Option<&str>) -> QueryResult<i64> {
-    let mut query = orgs::table.count().into_boxed();
-    if let Some(q) = q {
-        let pattern = contains_pattern(q);
-        query = query.filter(
-            orgs::name_key
-                .like(pattern.clone())
-                .escape('\\')
-                .or(orgs::slug.like(pattern).escape('\\')),
-        );
-    }
-    query.get_result(conn)
+    orgs::table.filter(matching(q)).count().get_result(conn)
 }

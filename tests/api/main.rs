@@ -11,5 +11,7 @@ mod cli;
 mod concurrency;
 mod core;
 mod http;
+mod members;
 mod orgs_groups;
+mod scopes;
 mod tenancy;
