@@ -11,6 +11,7 @@ mod cli;
 mod concurrency;
 mod core;
 mod http;
+mod keys;
 mod members;
 mod orgs_groups;
 mod scopes;
