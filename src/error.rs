@@ -102,20 +102,6 @@ impl Error {
         }
     }
 
-    /// A failure of the request's content that the caller can fix, as
-    /// opposed to a refusal or a fault on our side.
-    pub fn is_business(&self) -> bool {
-        matches!(
-            self.code(),
-            Code::NotFound
-                | Code::Duplicate
-                | Code::InvalidInput
-                | Code::LastAdmin
-                | Code::SelfAction
-                | Code::Conflict
-        )
-    }
-
     /// Whether running the same transaction again may succeed: a unique
     /// index or serialisation race, a deadlock, or SQLite's lock timeout.
     pub fn is_retryable(&self) -> bool {

@@ -136,10 +136,6 @@ impl JwtKeys {
         })
     }
 
-    pub fn can_mint(&self) -> bool {
-        self.encoding.is_some()
-    }
-
     /// Checks signature and registered claims, then reads Roster's claims
     /// into a [`Principal`]. Revocation and org status are checked by the
     /// service, which has the database.

@@ -187,15 +187,6 @@ where
     }
 }
 
-/// Runs `f` in a read-only snapshot when several reads must agree.
-pub fn read_transaction<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
-where
-    F: FnOnce(&mut DbConn) -> Result<T, E>,
-    E: From<diesel::result::Error>,
-{
-    conn.transaction(f)
-}
-
 /// Checks the database answers, for readiness probes.
 pub fn ping(conn: &mut DbConn) -> diesel::QueryResult<()> {
     conn.batch_execute("SELECT 1")

@@ -18,7 +18,7 @@ pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 
 use crate::auth::Principal;
-use crate::error::{Code, Error};
+use crate::error::Error;
 use crate::service::{Outcome, Service};
 use types::MutationResult;
 
@@ -100,9 +100,4 @@ fn mutation_result(result: Result<Outcome, Error>) -> async_graphql::Result<Muta
 /// An invalid argument of a query, as a GraphQL error with a code.
 fn invalid(message: impl Into<String>) -> async_graphql::Error {
     Error::invalid(message).into()
-}
-
-/// Codes the HTTP layer uses for errors outside GraphQL execution.
-pub fn code_name(code: Code) -> &'static str {
-    code.as_str()
 }

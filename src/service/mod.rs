@@ -129,10 +129,6 @@ impl Service {
         self.db.backend
     }
 
-    pub fn keys(&self) -> &JwtKeys {
-        &self.keys
-    }
-
     /// Runs read-only database work on the blocking pool.
     async fn read<T, F>(&self, work: F) -> Result<T>
     where
