@@ -130,3 +130,103 @@ async fn serve_flags_are_honoured() {
     let (status, _) = app.post(&op, &big, json!({})).await;
     assert_eq!(status, 413);
 }
+
+/// The `ROSTER_*` variables are read like their flags.
+#[actix_web::test]
+async fn environment_variables_configure_commands() {
+    let app = spawn_sqlite_with(&[]).await;
+    let output = Command::new(env!("CARGO_BIN_EXE_roster"))
+        .args(["token", "issue", "--role", "operator"])
+        .env("ROSTER_DATABASE_URL", &app.database_url)
+        .env("ROSTER_JWT_SECRET", SECRET)
+        .env("ROSTER_JWT_ISSUER", ISSUER)
+        .env("ROSTER_JWT_AUDIENCE", AUDIENCE)
+        .env("ROSTER_LOG", "warn")
+        .output()
+        .expect("run roster");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        app.post(token.trim(), "{ __typename }", json!({})).await.0,
+        200
+    );
+    // Another audience: the server refuses the token.
+    let output = Command::new(env!("CARGO_BIN_EXE_roster"))
+        .args(["token", "issue", "--role", "operator"])
+        .env("ROSTER_DATABASE_URL", &app.database_url)
+        .env("ROSTER_JWT_SECRET", SECRET)
+        .env("ROSTER_JWT_AUDIENCE", "someone-else")
+        .output()
+        .expect("run roster");
+    let token = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        app.post(token.trim(), "{ __typename }", json!({})).await.0,
+        401
+    );
+}
+
+/// With nothing configured, a SQLite deployment generates a secret beside
+/// the database (mode 0600) and keeps using it on later starts.
+#[test]
+fn first_run_keeps_a_generated_secret() {
+    use clap::Parser;
+    use roster::app::{KeyOrigin, load_keys};
+    use roster::db::Backend;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("roster.db");
+    let cli =
+        roster::config::Cli::try_parse_from(["roster", "--database-url", db.to_str().unwrap()])
+            .unwrap();
+    let common = roster::config::Common {
+        jwt_secret: None,
+        jwt_public_key: None,
+        ..cli.common
+    };
+    let (first, origin) = load_keys(&common, Backend::Sqlite).unwrap();
+    let KeyOrigin::SecretFile { path, created } = origin else {
+        panic!("expected a generated secret")
+    };
+    assert!(created);
+    assert_eq!(path, dir.path().join("roster.db.secret"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "secret file mode {mode:o}");
+    }
+    let (again, origin) = load_keys(&common, Backend::Sqlite).unwrap();
+    assert!(matches!(
+        origin,
+        KeyOrigin::SecretFile { created: false, .. }
+    ));
+    let claims = roster::auth::jwt::Claims {
+        sub: "someone".into(),
+        jti: None,
+        role: "operator".into(),
+        org: None,
+        scope: None,
+        iss: "roster".into(),
+        aud: "roster".into(),
+        exp: now_secs() + 60,
+        nbf: None,
+        iat: None,
+    };
+    let token = first.mint(&claims).unwrap();
+    assert!(
+        again.verify(&token).is_ok(),
+        "the second start verifies the first's tokens"
+    );
+    // PostgreSQL keeps no generated secret: several instances need one key.
+    let refused = load_keys(&common, Backend::Postgres)
+        .err()
+        .expect("postgres without a key must fail");
+    assert!(
+        refused.to_string().contains("ROSTER_JWT_SECRET"),
+        "{refused}"
+    );
+}
