@@ -38,7 +38,8 @@ pub fn server(state: AppState, listener: TcpListener, workers: usize) -> std::io
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
-            .wrap(middleware::Logger::new("%r %s %b %Dms"))
+            // Path only: a GET's query string can carry personal data.
+            .wrap(middleware::Logger::new("%m %U %s %b %Dms"))
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(limit))
             .route("/graphql", web::post().to(graphql_post))
