@@ -10,8 +10,8 @@
 use std::net::TcpListener;
 
 use actix_web::dev::Server;
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentType, HeaderValue};
-use actix_web::http::{Method, StatusCode};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, middleware, web};
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
@@ -262,11 +262,7 @@ async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
         "METHOD_NOT_ALLOWED",
         &message,
     );
-    let allow = if req.method() == Method::OPTIONS {
-        "GET, POST, OPTIONS"
-    } else {
-        "GET, POST"
-    };
+    let allow = "GET, POST";
     response
         .headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static(allow));

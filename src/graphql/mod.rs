@@ -24,7 +24,7 @@ use types::MutationResult;
 
 pub type RosterSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
-/// Query limits; see the README's configuration table.
+/// Query limits; their defaults are the `serve` flags' (see `config`).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub depth: usize,
@@ -32,18 +32,6 @@ pub struct Limits {
     pub aliases: usize,
     pub directives: usize,
     pub introspection: bool,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            depth: 16,
-            complexity: 5_000,
-            aliases: 30,
-            directives: 20,
-            introspection: true,
-        }
-    }
 }
 
 /// Builds the schema with the service and limits in place.

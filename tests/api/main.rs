@@ -10,6 +10,7 @@ mod auth;
 mod cli;
 mod concurrency;
 mod core;
+mod gaps;
 mod http;
 mod keys;
 mod members;
