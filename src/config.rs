@@ -115,22 +115,6 @@ pub struct Serve {
     pub introspection: bool,
 }
 
-impl Default for Serve {
-    fn default() -> Self {
-        Self {
-            listen: "127.0.0.1:8080".into(),
-            workers: None,
-            db_pool_size: 16,
-            max_body_bytes: 1024 * 1024,
-            max_depth: 16,
-            max_complexity: 5000,
-            max_aliases: 30,
-            max_directives: 20,
-            introspection: true,
-        }
-    }
-}
-
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Mint a token and print it alone on stdout.
@@ -174,16 +158,16 @@ pub enum OrgCommand {
 }
 
 impl Serve {
-    /// The serve settings when no subcommand was given: defaults, overridden
-    /// by the `ROSTER_*` variables.
-    pub fn default_from_env() -> Self {
+    /// The serve settings when no subcommand was given: the flags'
+    /// defaults, overridden by the `ROSTER_*` variables. A malformed
+    /// variable is an error, as it is with `serve`.
+    pub fn from_env() -> Result<Self, clap::Error> {
         #[derive(Parser)]
+        #[command(name = "roster")]
         struct Only {
             #[command(flatten)]
             serve: Serve,
         }
-        Only::try_parse_from(["roster"])
-            .map(|o| o.serve)
-            .unwrap_or_default()
+        Only::try_parse_from(["roster"]).map(|o| o.serve)
     }
 }

@@ -15,7 +15,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.common.log);
     let result = match cli.command {
-        None => serve(&cli.common, &Serve::default_from_env()).await,
+        None => serve(&cli.common, &Serve::from_env().unwrap_or_else(|e| e.exit())).await,
         Some(Command::Serve(serve_args)) => serve(&cli.common, &serve_args).await,
         Some(Command::Migrate) => migrate(&cli.common),
         Some(Command::Token(TokenCommand::Issue(issue))) => issue_token(&cli.common, issue).await,

@@ -23,12 +23,13 @@ fn page_request(
         return Err(invalid(format!("first must be between 1 and {MAX_PAGE}")));
     }
     let after = after
-        .map(|cursor| Cursor::decode_cursor(&cursor).map(|c| c.0))
-        .transpose()
-        .map_err(|_| invalid("after is not a cursor from this list"))?
-        .map(|key| crate::domain::search_term("after", &key))
-        .transpose()
-        .map_err(|_| invalid("after is not a cursor from this list"))?;
+        .map(|cursor| {
+            Cursor::decode_cursor(&cursor)
+                .ok()
+                .and_then(|key| crate::domain::search_term("after", &key.0).ok())
+                .ok_or_else(|| invalid("after is not a cursor from this list"))
+        })
+        .transpose()?;
     let with_total = ctx.look_ahead().field("totalCount").exists();
     Ok(PageRequest {
         first: first as usize,

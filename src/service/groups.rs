@@ -160,7 +160,7 @@ impl Service {
         page: PageRequest,
     ) -> Result<Page<GroupRow>> {
         let org = who.org_with(org, Scope::GroupsRead)?;
-        let q = super::orgs::search_query(q)?;
+        let q = super::search_query(q)?;
         self.read(move |conn| {
             let org_db = org.as_db();
             let rows = groups::list(

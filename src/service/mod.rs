@@ -26,6 +26,7 @@ pub use orgs::{OrgKey, OrgUpdate};
 
 use crate::auth::jwt::JwtKeys;
 use crate::db::{Backend, Db, DbConn, write_transaction};
+use crate::domain::{search_key, search_term};
 use crate::error::{Error, Result};
 
 /// How many times a write that lost a race is run again.
@@ -178,6 +179,12 @@ impl Service {
         self.read(|conn| crate::db::ping(conn).map_err(Error::from))
             .await
     }
+}
+
+/// A list filter as given: blank means none; matched lower-cased.
+fn search_query(q: Option<String>) -> Result<Option<String>> {
+    let q = q.map(|q| search_term("q", &q)).transpose()?;
+    Ok(q.filter(|q| !q.is_empty()).map(|q| search_key(&q)))
 }
 
 /// The current time as stored: UTC, microsecond precision (what both

@@ -23,12 +23,6 @@ pub struct OrgUpdate {
     pub status: Option<String>,
 }
 
-/// A list filter as given: blank means none; matched lower-cased.
-pub(super) fn search_query(q: Option<String>) -> Result<Option<String>> {
-    let q = q.map(|q| search_term("q", &q)).transpose()?;
-    Ok(q.filter(|q| !q.is_empty()).map(|q| search_key(&q)))
-}
-
 fn ensure_slug_free(conn: &mut DbConn, slug: &str) -> Result<()> {
     match orgs::find_by_slug(conn, slug)? {
         Some(_) => Err(Error::Duplicate(format!(
@@ -132,7 +126,7 @@ impl Service {
         page: PageRequest,
     ) -> Result<Page<OrgRow>> {
         who.require_operator()?;
-        let q = search_query(q)?;
+        let q = super::search_query(q)?;
         self.read(move |conn| {
             let rows = orgs::list(conn, q.as_deref(), page.after.as_deref(), page.limit())?;
             let total = if page.with_total {
