@@ -166,6 +166,7 @@ pub fn start(common: &Common, serve: &Serve) -> Result<Started, StartError> {
         schema,
         service: service.clone(),
         max_body_bytes: serve.max_body_bytes,
+        max_sync_body_bytes: serve.max_sync_body_bytes.max(serve.max_body_bytes),
     };
     let workers = serve.workers.unwrap_or_else(|| {
         std::thread::available_parallelism()

@@ -98,6 +98,11 @@ pub struct Serve {
     /// Largest request body accepted, in bytes; larger ones get 413.
     #[arg(long, env = "ROSTER_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Largest body accepted for a request whose document is a single
+    /// `syncMembers` mutation (a whole directory); other requests keep the
+    /// limit above.
+    #[arg(long, env = "ROSTER_MAX_SYNC_BODY_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub max_sync_body_bytes: usize,
     /// Deepest selection nesting a query may have.
     #[arg(long, env = "ROSTER_MAX_DEPTH", default_value_t = 16)]
     pub max_depth: usize,

@@ -30,11 +30,15 @@ pub struct AppState {
     pub schema: RosterSchema,
     pub service: Service,
     pub max_body_bytes: usize,
+    /// The larger limit for a request that is one `syncMembers` mutation.
+    pub max_sync_body_bytes: usize,
 }
 
 /// Builds the server on a bound listener.
 pub fn server(state: AppState, listener: TcpListener, workers: usize) -> std::io::Result<Server> {
-    let limit = state.max_body_bytes;
+    // Bodies are read up to the sync limit; `graphql_post` holds all but
+    // sync requests to the general one.
+    let limit = state.max_sync_body_bytes.max(state.max_body_bytes);
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
@@ -49,6 +53,7 @@ pub fn server(state: AppState, listener: TcpListener, workers: usize) -> std::io
             .route("/schema.graphql", web::get().to(schema_sdl))
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
+            .route("/metrics", web::get().to(metrics))
     })
     .workers(workers.max(1))
     .listen(listener)?
@@ -211,12 +216,67 @@ async fn graphql_post(
     }
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(request) => request,
+        Err(e) if body.len() > state.max_body_bytes => {
+            tracing::debug!(error = %e, "oversized body is not a request");
+            return too_large(state.max_body_bytes);
+        }
         Err(e) => {
             let message = format!("the body is not a GraphQL request: {e}");
             return error_response(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message);
         }
     };
+    if body.len() > state.max_body_bytes && !is_sync_only(&request.query) {
+        return too_large(state.max_body_bytes);
+    }
+    drop(body);
     execute(&state, request, principal, media).await
+}
+
+fn too_large(limit: usize) -> HttpResponse {
+    error_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+        &format!(
+            "the request body is larger than {limit} bytes; only a single syncMembers \
+             mutation may be larger"
+        ),
+    )
+}
+
+/// Whether a document is exactly one mutation selecting only
+/// `syncMembers`: the one request allowed past the general body limit.
+fn is_sync_only(query: &str) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, Selection};
+    let Ok(doc) = async_graphql::parser::parse_query(query) else {
+        return false;
+    };
+    if !doc.fragments.is_empty() {
+        return false;
+    }
+    let operation = match &doc.operations {
+        DocumentOperations::Single(op) => op,
+        DocumentOperations::Multiple(ops) if ops.len() == 1 => match ops.values().next() {
+            Some(op) => op,
+            None => return false,
+        },
+        DocumentOperations::Multiple(_) => return false,
+    };
+    let items = &operation.node.selection_set.node.items;
+    operation.node.ty == OperationType::Mutation
+        && items.len() == 1
+        && matches!(&items[0].node, Selection::Field(f) if f.node.name.node == "syncMembers")
+}
+
+/// Counters for monitoring, in the Prometheus text format.
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let statements = state.service.sql_statements();
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(format!(
+            "# HELP roster_sql_statements_total SQL statements run against the database.\n\
+             # TYPE roster_sql_statements_total counter\n\
+             roster_sql_statements_total {statements}\n"
+        ))
 }
 
 async fn graphql_get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {

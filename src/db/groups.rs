@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::models::{GroupChanges, GroupMembershipRow, GroupRow, GroupUserRow};
+use super::models::{GroupChanges, GroupMembershipRow, GroupRow, GroupUserRow, MemberGroupRow};
 use super::schema::{group_memberships, groups, memberships, users};
 use super::{DbConn, contains_pattern};
 
@@ -143,4 +143,67 @@ pub fn find_by_key(conn: &mut DbConn, org_id: &str, key: &str) -> QueryResult<Op
         .select(GroupRow::as_select())
         .first(conn)
         .optional()
+}
+
+/// All of the org's groups.
+pub fn all(conn: &mut DbConn, org_id: &str) -> QueryResult<Vec<GroupRow>> {
+    groups::table
+        .filter(groups::org_id.eq(org_id))
+        .select(GroupRow::as_select())
+        .order(groups::name_key.asc())
+        .load(conn)
+}
+
+/// The groups of these members of the org, ordered by user and group name:
+/// one statement per few hundred members, whatever the number of groups.
+pub fn of_members(
+    conn: &mut DbConn,
+    org_id: &str,
+    user_ids: &[&str],
+) -> QueryResult<Vec<MemberGroupRow>> {
+    let mut rows = Vec::new();
+    for chunk in user_ids.chunks(super::IN_CHUNK) {
+        rows.extend(
+            group_memberships::table
+                .inner_join(
+                    groups::table.on(groups::org_id
+                        .eq(group_memberships::org_id)
+                        .and(groups::id.eq(group_memberships::group_id))),
+                )
+                .filter(group_memberships::org_id.eq(org_id))
+                .filter(group_memberships::user_id.eq_any(chunk))
+                .select((
+                    group_memberships::user_id,
+                    groups::id,
+                    groups::name,
+                    group_memberships::role,
+                ))
+                .order((group_memberships::user_id.asc(), groups::name_key.asc()))
+                .load::<MemberGroupRow>(conn)?,
+        );
+    }
+    Ok(rows)
+}
+
+/// The group memberships of these members of the org.
+pub fn memberships_of(
+    conn: &mut DbConn,
+    org_id: &str,
+    user_ids: &[&str],
+) -> QueryResult<Vec<GroupMembershipRow>> {
+    let mut rows = Vec::new();
+    for chunk in user_ids.chunks(super::IN_CHUNK) {
+        rows.extend(
+            group_memberships::table
+                .filter(group_memberships::org_id.eq(org_id))
+                .filter(group_memberships::user_id.eq_any(chunk))
+                .select(GroupMembershipRow::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(rows)
+}
+
+pub fn add_many(conn: &mut DbConn, rows: &[GroupMembershipRow]) -> QueryResult<usize> {
+    super::insert_chunks!(conn, group_memberships::table, rows)
 }

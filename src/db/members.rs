@@ -1,10 +1,14 @@
 //! Queries on `memberships`: a user's place in one org.
 
+use chrono::NaiveDateTime;
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
 
-use super::DbConn;
-use super::models::{MembershipChanges, MembershipRow};
-use super::schema::memberships;
+use super::models::{MemberRow, MembershipChanges, MembershipRow, UserRow};
+use super::schema::{group_memberships, memberships, users};
+use super::{DbConn, contains_pattern};
+use crate::domain::AttributeMatch;
 
 pub fn insert(conn: &mut DbConn, row: &MembershipRow) -> QueryResult<usize> {
     diesel::insert_into(memberships::table)
@@ -61,4 +65,313 @@ pub fn lock_active_admins(conn: &mut DbConn, org_id: &str) -> QueryResult<Vec<St
         DbConn::Postgres(pg) => query.for_update().load(pg),
         DbConn::Sqlite(sqlite) => query.load(sqlite),
     }
+}
+
+/// The org's members with their users, boxed so filters can be added.
+macro_rules! member_query {
+    ($org:expr) => {
+        memberships::table
+            .inner_join(users::table)
+            .filter(memberships::org_id.eq($org.to_owned()))
+            .select((MembershipRow::as_select(), UserRow::as_select()))
+            .into_boxed()
+    };
+}
+
+/// Inserts many memberships, a few hundred rows per statement.
+pub fn insert_many(conn: &mut DbConn, rows: &[MembershipRow]) -> QueryResult<usize> {
+    super::insert_chunks!(conn, memberships::table, rows)
+}
+
+pub fn delete(conn: &mut DbConn, org_id: &str, user_id: &str) -> QueryResult<usize> {
+    diesel::delete(memberships::table.find((org_id, user_id))).execute(conn)
+}
+
+/// How to name one member of an org: by user id, by the user's stored
+/// (lower-case) email, or by the org's external id.
+#[derive(Debug, Clone, Copy)]
+pub enum MemberBy<'a> {
+    UserId(&'a str),
+    Email(&'a str),
+    ExternalId(&'a str),
+}
+
+/// One member of the org, with their user.
+pub fn member(conn: &mut DbConn, org_id: &str, by: MemberBy<'_>) -> QueryResult<Option<MemberRow>> {
+    let query = member_query!(org_id);
+    let query = match by {
+        MemberBy::UserId(id) => query.filter(memberships::user_id.eq(id.to_owned())),
+        MemberBy::Email(email) => query.filter(memberships::user_email.eq(email.to_owned())),
+        MemberBy::ExternalId(e) => query.filter(memberships::external_id.eq(e.to_owned())),
+    };
+    query
+        .first::<(MembershipRow, UserRow)>(conn)
+        .optional()
+        .map(|row| row.map(MemberRow::from))
+}
+
+impl From<(MembershipRow, UserRow)> for MemberRow {
+    fn from((membership, user): (MembershipRow, UserRow)) -> Self {
+        Self { user, membership }
+    }
+}
+
+/// The memberships of these users in the org (a few hundred ids per
+/// statement).
+pub fn of_users(
+    conn: &mut DbConn,
+    org_id: &str,
+    user_ids: &[&str],
+) -> QueryResult<Vec<MembershipRow>> {
+    let mut rows = Vec::with_capacity(user_ids.len());
+    for chunk in user_ids.chunks(super::IN_CHUNK) {
+        rows.extend(
+            memberships::table
+                .filter(memberships::org_id.eq(org_id))
+                .filter(memberships::user_id.eq_any(chunk))
+                .select(MembershipRow::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(rows)
+}
+
+/// The memberships of the org holding these external ids.
+pub fn with_external_ids(
+    conn: &mut DbConn,
+    org_id: &str,
+    external_ids: &[&str],
+) -> QueryResult<Vec<MembershipRow>> {
+    let mut rows = Vec::with_capacity(external_ids.len());
+    for chunk in external_ids.chunks(super::IN_CHUNK) {
+        rows.extend(
+            memberships::table
+                .filter(memberships::org_id.eq(org_id))
+                .filter(memberships::external_id.eq_any(chunk))
+                .select(MembershipRow::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(rows)
+}
+
+/// The user ids of the org's active members.
+pub fn active_user_ids(conn: &mut DbConn, org_id: &str) -> QueryResult<Vec<String>> {
+    memberships::table
+        .filter(memberships::org_id.eq(org_id))
+        .filter(memberships::status.eq("active"))
+        .select(memberships::user_id)
+        .load(conn)
+}
+
+/// Whether the user still belongs to any org.
+pub fn has_any(conn: &mut DbConn, user_id: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        memberships::table.filter(memberships::user_id.eq(user_id)),
+    ))
+    .get_result(conn)
+}
+
+/// Which field the members list is sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum SortField {
+    Name,
+    Email,
+    CreatedAt,
+    UpdatedAt,
+}
+
+/// A position in the members list: the sort key of one member and its
+/// user id, which breaks ties.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum SortKey {
+    Text(String),
+    Time(NaiveDateTime),
+}
+
+impl SortField {
+    /// The key a member sorts by under this field.
+    pub fn key_of(self, membership: &MembershipRow) -> SortKey {
+        match self {
+            Self::Name => SortKey::Text(membership.user_name_key.clone()),
+            Self::Email => SortKey::Text(membership.user_email.clone()),
+            Self::CreatedAt => SortKey::Time(membership.created_at),
+            Self::UpdatedAt => SortKey::Time(membership.updated_at),
+        }
+    }
+}
+
+/// The members list's filters, already validated; all given ones must hold.
+#[derive(Debug, Clone, Default)]
+pub struct MemberFilter {
+    /// Lower-cased substring of the name or the email.
+    pub q: Option<String>,
+    pub roles: Vec<String>,
+    pub statuses: Vec<String>,
+    pub group_ids: Vec<String>,
+    pub external_ids: Vec<String>,
+    pub attributes: Vec<AttributeMatch>,
+    pub created_after: Option<NaiveDateTime>,
+    pub created_before: Option<NaiveDateTime>,
+    pub updated_after: Option<NaiveDateTime>,
+    pub updated_before: Option<NaiveDateTime>,
+}
+
+/// Which slice of the sorted list to read: `limit` rows after `after`
+/// (exclusive), walking in `ascending` order of (key, user id).
+#[derive(Debug, Clone)]
+pub struct Slice {
+    pub field: SortField,
+    pub ascending: bool,
+    pub after: Option<(SortKey, String)>,
+    pub limit: i64,
+}
+
+/// The backend's SQL testing that a membership's attribute equals a value,
+/// both rendered as compact JSON: the text before the key, the key (as the
+/// backend names it) and the text between the key and the value. Keys are
+/// letters, digits and `_ . : -` only (see `domain::Attributes`).
+fn attribute_test(conn: &DbConn, m: &AttributeMatch) -> (&'static str, String, &'static str) {
+    match conn {
+        DbConn::Sqlite(_) => (
+            "(memberships.attributes -> ",
+            format!("$.\"{}\"", m.key),
+            ") = ",
+        ),
+        DbConn::Postgres(_) => (
+            "CAST((CAST(memberships.attributes AS jsonb) -> ",
+            m.key.clone(),
+            ") AS TEXT) = ",
+        ),
+    }
+}
+
+macro_rules! filtered {
+    ($conn:expr, $query:expr, $org:expr, $filter:expr) => {{
+        let filter: &MemberFilter = $filter;
+        let mut query = $query.filter(memberships::org_id.eq($org.to_owned()));
+        if let Some(q) = &filter.q {
+            let pattern = contains_pattern(q);
+            query = query.filter(
+                memberships::user_name_key
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(memberships::user_email.like(pattern).escape('\\')),
+            );
+        }
+        if !filter.roles.is_empty() {
+            query = query.filter(memberships::role.eq_any(filter.roles.clone()));
+        }
+        if !filter.statuses.is_empty() {
+            query = query.filter(memberships::status.eq_any(filter.statuses.clone()));
+        }
+        if !filter.external_ids.is_empty() {
+            query = query.filter(memberships::external_id.eq_any(filter.external_ids.clone()));
+        }
+        if !filter.group_ids.is_empty() {
+            query = query.filter(diesel::dsl::exists(
+                group_memberships::table
+                    .filter(group_memberships::org_id.eq(memberships::org_id))
+                    .filter(group_memberships::user_id.eq(memberships::user_id))
+                    .filter(group_memberships::group_id.eq_any(filter.group_ids.clone())),
+            ));
+        }
+        for m in &filter.attributes {
+            let (before, key, between) = attribute_test($conn, m);
+            query = query.filter(
+                sql::<Bool>(before)
+                    .bind::<Text, _>(key)
+                    .sql(between)
+                    .bind::<Text, _>(m.json_value.clone()),
+            );
+        }
+        if let Some(at) = filter.created_after {
+            query = query.filter(memberships::created_at.gt(at));
+        }
+        if let Some(at) = filter.created_before {
+            query = query.filter(memberships::created_at.lt(at));
+        }
+        if let Some(at) = filter.updated_after {
+            query = query.filter(memberships::updated_at.gt(at));
+        }
+        if let Some(at) = filter.updated_before {
+            query = query.filter(memberships::updated_at.lt(at));
+        }
+        query
+    }};
+}
+
+macro_rules! keyset {
+    ($query:expr, $column:expr, $key:expr, $id:expr, $ascending:expr) => {{
+        let (key, id) = ($key, $id);
+        if $ascending {
+            $query.filter(
+                $column
+                    .gt(key.clone())
+                    .or($column.eq(key).and(memberships::user_id.gt(id))),
+            )
+        } else {
+            $query.filter(
+                $column
+                    .lt(key.clone())
+                    .or($column.eq(key).and(memberships::user_id.lt(id))),
+            )
+        }
+    }};
+}
+
+macro_rules! ordered {
+    ($query:expr, $column:expr, $ascending:expr) => {
+        if $ascending {
+            $query.order(($column.asc(), memberships::user_id.asc()))
+        } else {
+            $query.order(($column.desc(), memberships::user_id.desc()))
+        }
+    };
+}
+
+/// One slice of the org's members matching the filter, in list order.
+pub fn list(
+    conn: &mut DbConn,
+    org_id: &str,
+    filter: &MemberFilter,
+    slice: &Slice,
+) -> QueryResult<Vec<MemberRow>> {
+    let mut query = filtered!(conn, member_query!(org_id), org_id, filter);
+    let up = slice.ascending;
+    if let Some((key, id)) = slice.after.clone() {
+        query = match (slice.field, key) {
+            (SortField::Name, SortKey::Text(k)) => {
+                keyset!(query, memberships::user_name_key, k, id, up)
+            }
+            (SortField::Email, SortKey::Text(k)) => {
+                keyset!(query, memberships::user_email, k, id, up)
+            }
+            (SortField::CreatedAt, SortKey::Time(t)) => {
+                keyset!(query, memberships::created_at, t, id, up)
+            }
+            (SortField::UpdatedAt, SortKey::Time(t)) => {
+                keyset!(query, memberships::updated_at, t, id, up)
+            }
+            // A key of the wrong kind cannot come from this sort; the
+            // service refuses such cursors before getting here.
+            _ => return Ok(Vec::new()),
+        };
+    }
+    query = match slice.field {
+        SortField::Name => ordered!(query, memberships::user_name_key, up),
+        SortField::Email => ordered!(query, memberships::user_email, up),
+        SortField::CreatedAt => ordered!(query, memberships::created_at, up),
+        SortField::UpdatedAt => ordered!(query, memberships::updated_at, up),
+    };
+    let rows: Vec<(MembershipRow, UserRow)> = query.limit(slice.limit).load(conn)?;
+    Ok(rows.into_iter().map(MemberRow::from).collect())
+}
+
+/// How many of the org's members match the filter.
+pub fn count(conn: &mut DbConn, org_id: &str, filter: &MemberFilter) -> QueryResult<i64> {
+    let query = memberships::table
+        .select(diesel::dsl::count_star())
+        .into_boxed();
+    filtered!(conn, query, org_id, filter).get_result(conn)
 }

@@ -15,15 +15,44 @@ pub mod schema;
 pub mod tokens;
 pub mod users;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::connection::{
+    AnsiTransactionManager, InstrumentationEvent, SimpleConnection, TransactionManager,
+};
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel::{Connection, PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Rows per multi-row INSERT (well under both backends' bind limits).
+pub const INSERT_CHUNK: usize = 200;
+/// Values per `IN (...)` list.
+pub const IN_CHUNK: usize = 500;
+
+/// Inserts `rows` into `table`, [`INSERT_CHUNK`] rows per statement, on
+/// the inner connection (`MultiConnection` has no multi-row INSERT).
+macro_rules! insert_chunks {
+    ($conn:expr, $table:expr, $rows:expr) => {{
+        let mut inserted = 0;
+        for chunk in $rows.chunks($crate::db::INSERT_CHUNK) {
+            inserted += match $conn {
+                $crate::db::DbConn::Sqlite(c) => {
+                    diesel::insert_into($table).values(chunk).execute(c)?
+                }
+                $crate::db::DbConn::Postgres(c) => {
+                    diesel::insert_into($table).values(chunk).execute(c)?
+                }
+            };
+        }
+        Ok(inserted)
+    }};
+}
+pub(crate) use insert_chunks;
 
 /// How long a SQLite writer waits for the write lock before giving up.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 15_000;
@@ -60,12 +89,31 @@ impl Backend {
 pub struct Manager {
     backend: Backend,
     target: String,
+    statements: Arc<AtomicU64>,
 }
 
 impl Manager {
     pub fn new(url: &str) -> Self {
         let (backend, target) = Backend::from_url(url);
-        Self { backend, target }
+        Self {
+            backend,
+            target,
+            statements: Arc::default(),
+        }
+    }
+
+    /// Counts every statement run on the connection into `self.statements`.
+    fn count_statements(&self, conn: &mut DbConn) {
+        let statements = Arc::clone(&self.statements);
+        let count = move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::StartQuery { .. } = event {
+                statements.fetch_add(1, Ordering::Relaxed);
+            }
+        };
+        match conn {
+            DbConn::Postgres(c) => c.set_instrumentation(count),
+            DbConn::Sqlite(c) => c.set_instrumentation(count),
+        }
     }
 
     pub fn backend(&self) -> Backend {
@@ -96,7 +144,9 @@ impl ManageConnection for Manager {
     type Error = r2d2::Error;
 
     fn connect(&self) -> Result<DbConn, r2d2::Error> {
-        self.open().map_err(r2d2::Error::ConnectionError)
+        let mut conn = self.open().map_err(r2d2::Error::ConnectionError)?;
+        self.count_statements(&mut conn);
+        Ok(conn)
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
@@ -116,6 +166,8 @@ pub type PooledConn = r2d2::PooledConnection<Manager>;
 pub struct Db {
     pub pool: Pool,
     pub backend: Backend,
+    /// How many statements the pool's connections have run.
+    pub statements: Arc<AtomicU64>,
 }
 
 impl Db {
@@ -123,13 +175,18 @@ impl Db {
     pub fn connect(url: &str, size: u32) -> Result<Self, DbSetupError> {
         let manager = Manager::new(url);
         let backend = manager.backend();
+        let statements = Arc::clone(&manager.statements);
         let pool = r2d2::Pool::builder()
             .max_size(size.max(1))
             .connection_timeout(Duration::from_secs(10))
             .test_on_check_out(false)
             .build(manager)
             .map_err(|e| DbSetupError(format!("cannot open the database: {e}")))?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            statements,
+        })
     }
 
     /// Applies pending migrations; returns how many ran.
@@ -184,6 +241,18 @@ where
             let _ = DbConn::rollback_transaction(conn);
             Err(e)
         }
+    }
+}
+
+/// For the rest of the current transaction, plans every statement for its
+/// own parameters (PostgreSQL; nothing to do on SQLite). Bulk calls run a
+/// few large `= ANY($1)` lookups whose cached generic plan can date from
+/// when the tables were nearly empty and then scan them whole; a plan per
+/// execution costs little next to such a lookup.
+pub fn plan_each_statement(conn: &mut DbConn) -> diesel::QueryResult<()> {
+    match conn {
+        DbConn::Postgres(c) => c.batch_execute("SET LOCAL plan_cache_mode = force_custom_plan"),
+        DbConn::Sqlite(_) => Ok(()),
     }
 }
 

@@ -57,6 +57,13 @@ pub struct MembershipRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub retired_at: Option<NaiveDateTime>,
+    /// A JSON object, serialised compactly with sorted keys.
+    pub attributes: String,
+    pub invited_at: Option<NaiveDateTime>,
+    /// Copies of the user's `name_key` and `email`: the members list's
+    /// sort keys, kept in step by [`super::users::update`].
+    pub user_name_key: String,
+    pub user_email: String,
 }
 
 /// Only the `Some` fields are written; `Some(None)` clears a column.
@@ -67,7 +74,48 @@ pub struct MembershipChanges {
     pub status: Option<String>,
     pub external_id: Option<Option<String>>,
     pub retired_at: Option<Option<NaiveDateTime>>,
+    pub attributes: Option<String>,
+    pub invited_at: Option<Option<NaiveDateTime>>,
     pub updated_at: Option<NaiveDateTime>,
+}
+
+impl MembershipChanges {
+    pub fn is_empty(&self) -> bool {
+        self.role.is_none()
+            && self.status.is_none()
+            && self.external_id.is_none()
+            && self.retired_at.is_none()
+            && self.attributes.is_none()
+            && self.invited_at.is_none()
+    }
+}
+
+/// Only the `Some` fields are written; `Some(None)` clears a column.
+#[derive(Debug, Default, Clone, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct UserChanges {
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub name: Option<String>,
+    pub name_key: Option<String>,
+    pub mobile: Option<Option<String>>,
+    pub mobile_normalized: Option<Option<String>>,
+    pub locale: Option<Option<String>>,
+    pub timezone: Option<Option<String>>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+impl UserChanges {
+    pub fn is_empty(&self) -> bool {
+        self.email.is_none()
+            && self.first_name.is_none()
+            && self.last_name.is_none()
+            && self.name.is_none()
+            && self.mobile.is_none()
+            && self.locale.is_none()
+            && self.timezone.is_none()
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -119,6 +167,22 @@ pub struct IssuedTokenRow {
 pub struct UserWithMembership {
     pub user: UserRow,
     pub membership: Option<MembershipRow>,
+}
+
+/// A member of one org: the user and the membership.
+#[derive(Debug, Clone)]
+pub struct MemberRow {
+    pub user: UserRow,
+    pub membership: MembershipRow,
+}
+
+/// One of a member's groups.
+#[derive(Debug, Clone, Queryable)]
+pub struct MemberGroupRow {
+    pub user_id: String,
+    pub group_id: String,
+    pub name: String,
+    pub role: String,
 }
 
 /// One row of `groupUsers`: who is in which group, with the status of their

@@ -42,6 +42,10 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         retired_at -> Nullable<Timestamp>,
+        attributes -> Text,
+        invited_at -> Nullable<Timestamp>,
+        user_name_key -> Text,
+        user_email -> Text,
     }
 }
 
@@ -82,6 +86,7 @@ diesel::table! {
 
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> orgs (org_id));
+diesel::joinable!(group_memberships -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     orgs,

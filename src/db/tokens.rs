@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::DbConn;
 use super::models::IssuedTokenRow;
-use super::schema::issued_tokens;
+use super::schema::{issued_tokens, orgs};
 
 pub fn insert(conn: &mut DbConn, row: &IssuedTokenRow) -> QueryResult<usize> {
     diesel::insert_into(issued_tokens::table)
@@ -25,11 +25,20 @@ pub fn revoke(conn: &mut DbConn, jti: &str, at: NaiveDateTime) -> QueryResult<us
     .execute(conn)
 }
 
-pub fn is_revoked(conn: &mut DbConn, jti: &str) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        issued_tokens::table
-            .find(jti)
-            .filter(issued_tokens::revoked_at.is_not_null()),
+/// In one statement: whether the token `jti` was revoked, and the status
+/// of the org `org_id` (`None` when there is no such org). Pass an empty
+/// string for what a token does not carry.
+pub fn standing(conn: &mut DbConn, jti: &str, org_id: &str) -> QueryResult<(bool, Option<String>)> {
+    diesel::select((
+        diesel::dsl::exists(
+            issued_tokens::table
+                .find(jti.to_owned())
+                .filter(issued_tokens::revoked_at.is_not_null()),
+        ),
+        orgs::table
+            .find(org_id.to_owned())
+            .select(orgs::status)
+            .single_value(),
     ))
     .get_result(conn)
 }

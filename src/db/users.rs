@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::models::{MembershipRow, UserRow, UserWithMembership};
+use super::models::{MembershipRow, UserChanges, UserRow, UserWithMembership};
 use super::schema::{memberships, users};
 use super::{DbConn, contains_pattern};
 
@@ -102,4 +102,73 @@ pub fn search_everywhere(
             membership: None,
         })
         .collect())
+}
+
+pub fn insert_many(conn: &mut DbConn, rows: &[UserRow]) -> QueryResult<usize> {
+    super::insert_chunks!(conn, users::table, rows)
+}
+
+/// The users with these stored (lower-case) emails.
+pub fn with_emails(conn: &mut DbConn, emails: &[&str]) -> QueryResult<Vec<UserRow>> {
+    let mut rows = Vec::with_capacity(emails.len());
+    for chunk in emails.chunks(super::IN_CHUNK) {
+        rows.extend(
+            users::table
+                .filter(users::email.eq_any(chunk))
+                .select(UserRow::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(rows)
+}
+
+/// The users with these ids.
+pub fn with_ids(conn: &mut DbConn, ids: &[&str]) -> QueryResult<Vec<UserRow>> {
+    let mut rows = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(super::IN_CHUNK) {
+        rows.extend(
+            users::table
+                .filter(users::id.eq_any(chunk))
+                .select(UserRow::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(rows)
+}
+
+/// Changes a user's profile and keeps the copies of the name key and email
+/// on their memberships (the members list's sort keys) in step.
+pub fn update(conn: &mut DbConn, id: &str, changes: &UserChanges) -> QueryResult<usize> {
+    let changed = diesel::update(users::table.find(id))
+        .set(changes)
+        .execute(conn)?;
+    if let Some(name_key) = &changes.name_key {
+        diesel::update(memberships::table.filter(memberships::user_id.eq(id)))
+            .set(memberships::user_name_key.eq(name_key))
+            .execute(conn)?;
+    }
+    if let Some(email) = &changes.email {
+        diesel::update(memberships::table.filter(memberships::user_id.eq(id)))
+            .set(memberships::user_email.eq(email))
+            .execute(conn)?;
+    }
+    Ok(changed)
+}
+
+/// Locks the user row until the transaction ends (PostgreSQL; SQLite write
+/// transactions run one at a time). A concurrent membership insert for this
+/// user then waits, and fails its foreign key if the user is deleted.
+pub fn lock(conn: &mut DbConn, id: &str) -> QueryResult<()> {
+    if let DbConn::Postgres(pg) = conn {
+        users::table
+            .find(id)
+            .select(users::id)
+            .for_update()
+            .load::<String>(pg)?;
+    }
+    Ok(())
+}
+
+pub fn delete(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
+    diesel::delete(users::table.find(id)).execute(conn)
 }

@@ -4,10 +4,12 @@
 
 mod ids;
 mod kinds;
+mod profile;
 mod values;
 
 pub use ids::{GroupId, OrgId, UserId};
 pub use kinds::{GroupRole, MemberStatus, OrgStatus, Role};
+pub use profile::{AttributeMatch, Attributes, MAX_ATTRIBUTE_KEYS, locale, timezone};
 pub use values::{
     Email, ExternalId, GroupName, Mobile, OrgName, PersonName, Slug, display_name, optional_text,
     search_key, search_term,

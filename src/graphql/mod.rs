@@ -6,6 +6,7 @@
 //! layer after the token was verified.
 
 mod limits;
+pub mod members;
 mod mutation;
 mod query;
 pub mod scalars;

@@ -1,12 +1,19 @@
 //! Mutation resolvers. Each returns a `MutationResult`; see
 //! [`super::mutation_result`] for how failures are reported.
 
-use async_graphql::{Context, Object};
+use async_graphql::{Context, Json, Object};
 
+use super::members::{
+    MemberStatusEnum, ProfileInput, RemoveMembersResult, RoleEnum, SetMembersStatusResult,
+    SyncMode, SyncOnError, SyncRecord, SyncResult, UpsertMemberResult,
+};
 use super::scalars::Uuid;
-use super::types::MutationResult;
+use super::types::{ErrorCode, MutationResult};
 use super::{caller, mutation_result};
-use crate::service::{GroupInput, GroupUpdate, MemberUpdate, NewMember, NewOrgMember, OrgUpdate};
+use crate::service::{
+    Failure, GroupInput, GroupUpdate, MemberRecord, MemberUpdate, NewMember, NewOrgMember,
+    OrgUpdate, SyncRequest, UpsertMember,
+};
 
 pub struct MutationRoot;
 
@@ -83,7 +90,11 @@ impl MutationRoot {
     }
 
     /// Changes only the given fields: `status` (`active` | `retired`),
-    /// `role` (`user` | `admin`), `externalId` (empty clears it).
+    /// `role` (`user` | `admin`), `externalId` (empty clears it),
+    /// `attributes` (replaces them: a JSON object of up to 50 keys of
+    /// letters, digits and `_ . : -`, to strings, numbers or booleans; 8 KiB
+    /// at most).
+    #[expect(clippy::too_many_arguments, reason = "the contract's argument list")]
     async fn update_member(
         &self,
         ctx: &Context<'_>,
@@ -92,6 +103,7 @@ impl MutationRoot {
         status: Option<String>,
         role: Option<String>,
         external_id: Option<String>,
+        attributes: Option<Json<serde_json::Value>>,
     ) -> async_graphql::Result<MutationResult> {
         let (service, who) = caller(ctx)?;
         let input = MemberUpdate {
@@ -100,6 +112,7 @@ impl MutationRoot {
             status,
             role,
             external_id,
+            attributes: attributes.map(|a| a.0),
         };
         mutation_result(service.update_member(who, input).await)
     }
@@ -216,4 +229,127 @@ impl MutationRoot {
                 .await,
         )
     }
+
+    /// Finds the member by `externalId` (when given) or `email` and creates
+    /// the user and/or membership when absent, else changes only the given
+    /// fields. `groups` (names) become the member's groups exactly.
+    /// Profile fields of a user this org does not manage stay as they are
+    /// and are listed in `ignoredFields`. `sendInvite: true` records `invitedAt`
+    /// for the mailer that sends invitations.
+    #[expect(clippy::too_many_arguments, reason = "the contract's argument list")]
+    async fn upsert_member(
+        &self,
+        ctx: &Context<'_>,
+        org: Option<Uuid>,
+        email: Option<String>,
+        external_id: Option<String>,
+        user: Option<ProfileInput>,
+        role: Option<RoleEnum>,
+        status: Option<MemberStatusEnum>,
+        attributes: Option<Json<serde_json::Value>>,
+        groups: Option<Vec<String>>,
+        send_invite: Option<bool>,
+    ) -> async_graphql::Result<UpsertMemberResult> {
+        let (service, who) = caller(ctx)?;
+        let profile = user.unwrap_or_default();
+        let input = UpsertMember {
+            org: org.map(Into::into),
+            record: MemberRecord {
+                email,
+                external_id,
+                first_name: profile.first_name,
+                last_name: profile.last_name,
+                name: profile.name,
+                mobile: profile.mobile,
+                locale: profile.locale,
+                timezone: profile.timezone,
+                role: role.map(Into::into),
+                status: status.map(Into::into),
+                attributes: attributes.map(|a| a.0),
+                groups,
+                send_invite: send_invite.unwrap_or(false),
+            },
+        };
+        match service.upsert_member(who, input).await {
+            Ok(done) => Ok(done.into()),
+            Err(error) if is_business(&error) => {
+                Ok(UpsertMemberResult::failed(Failure::from(&error)))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Retires or reactivates members in one transaction, in the order
+    /// given. Members the invariants protect (the caller, the last active
+    /// admin) and ids that are no member of the org are reported in
+    /// `failures`; the others change. Group memberships survive retirement.
+    async fn set_members_status(
+        &self,
+        ctx: &Context<'_>,
+        org: Option<Uuid>,
+        user_ids: Vec<Uuid>,
+        status: MemberStatusEnum,
+    ) -> async_graphql::Result<SetMembersStatusResult> {
+        let (service, who) = caller(ctx)?;
+        let ids = user_ids.into_iter().map(Into::into).collect();
+        let report = service
+            .set_members_status(who, org.map(Into::into), ids, status.into())
+            .await?;
+        Ok(report.into())
+    }
+
+    /// Removes members from the org with their group memberships, in one
+    /// transaction. Unknown ids, the caller and the last active admin are
+    /// skipped and reported. A user left in no org at all is deleted; one
+    /// still in another org is untouched there.
+    async fn remove_members(
+        &self,
+        ctx: &Context<'_>,
+        org: Option<Uuid>,
+        user_ids: Vec<Uuid>,
+    ) -> async_graphql::Result<RemoveMembersResult> {
+        let (service, who) = caller(ctx)?;
+        let ids = user_ids.into_iter().map(Into::into).collect();
+        let report = service
+            .remove_members(who, org.map(Into::into), ids)
+            .await?;
+        Ok(report.into())
+    }
+
+    /// Brings the org in step with a directory: each record is an upsert
+    /// (keyed by `externalId`, else `email`); MIRROR also retires the
+    /// active members no record names. ABORT writes nothing if any record
+    /// fails, SKIP writes the others; `dryRun` reports without writing.
+    /// Absent (or null) `mode`, `onError` and `dryRun` mean MERGE, ABORT
+    /// and false.
+    /// Up to 50,000 records per call; a request body may exceed the usual
+    /// size limit up to the sync limit when it holds only this mutation.
+    async fn sync_members(
+        &self,
+        ctx: &Context<'_>,
+        org: Option<Uuid>,
+        records: Vec<SyncRecord>,
+        mode: Option<SyncMode>,
+        on_error: Option<SyncOnError>,
+        dry_run: Option<bool>,
+    ) -> async_graphql::Result<SyncResult> {
+        let (service, who) = caller(ctx)?;
+        let request = SyncRequest {
+            org: org.map(Into::into),
+            records: records.into_iter().map(Into::into).collect(),
+            mode: match mode {
+                Some(SyncMode::Mirror) => crate::service::SyncMode::Mirror,
+                Some(SyncMode::Merge) | None => crate::service::SyncMode::Merge,
+            },
+            skip_failed: on_error == Some(SyncOnError::Skip),
+            dry_run: dry_run.unwrap_or(false),
+        };
+        Ok(service.sync_members(who, request).await?.into())
+    }
+}
+
+/// Whether an error is about the data (answered in the result) rather than
+/// a refusal or a fault (raised as a GraphQL error).
+fn is_business(error: &crate::error::Error) -> bool {
+    ErrorCode::of(error.code()).is_some()
 }

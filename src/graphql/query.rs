@@ -2,11 +2,29 @@
 
 use async_graphql::connection::{Connection, CursorType, Edge, EmptyFields, OpaqueCursor};
 use async_graphql::{Context, Object};
+use chrono::{DateTime, Utc};
 
+use super::members::{
+    AttributeFilter, Member, MemberSort, MemberStatusEnum, RoleEnum, SortDirection,
+};
 use super::scalars::Uuid;
 use super::types::{ConnectionTotals, Group, GroupUser, Org, UserSearch};
 use super::{caller, invalid};
-use crate::service::{FindUsers, MAX_PAGE, OrgKey, Page, PageRequest};
+use crate::service::{
+    FindUsers, MAX_PAGE, MemberKey, MemberQuery, OrgKey, Page, PageRequest, Position,
+};
+
+type MemberCursor = OpaqueCursor<Position>;
+
+fn position(name: &str, cursor: Option<String>) -> async_graphql::Result<Option<Position>> {
+    cursor
+        .map(|c| {
+            MemberCursor::decode_cursor(&c)
+                .map(|p| p.0)
+                .map_err(|_| invalid(format!("{name} is not a cursor from this list")))
+        })
+        .transpose()
+}
 
 pub struct QueryRoot;
 
@@ -172,5 +190,116 @@ impl QueryRoot {
             .group(who, org.map(Into::into), id.into())
             .await?
             .map(Group::from))
+    }
+
+    /// One member of the org, by exactly one of `id` (the user's id),
+    /// `email` or `externalId`; null when there is none.
+    async fn user(
+        &self,
+        ctx: &Context<'_>,
+        org: Option<Uuid>,
+        id: Option<Uuid>,
+        email: Option<String>,
+        external_id: Option<String>,
+    ) -> async_graphql::Result<Option<Member>> {
+        let (service, who) = caller(ctx)?;
+        let key = match (id, email, external_id) {
+            (Some(id), None, None) => MemberKey::Id(id.into()),
+            (None, Some(email), None) => MemberKey::Email(email),
+            (None, None, Some(external_id)) => MemberKey::ExternalId(external_id),
+            _ => return Err(invalid("give exactly one of id, email or externalId")),
+        };
+        let with_groups = ctx.look_ahead().field("groups").exists();
+        Ok(service
+            .member(who, org.map(Into::into), key, with_groups)
+            .await?
+            .map(Member::from))
+    }
+
+    /// The org's members, a page at a time (Relay: `first`/`after` forwards,
+    /// `last`/`before` backwards; 50 by default, at most 500). Filters
+    /// combine with AND; a list filter matches any of its values. `q`
+    /// matches the name or email ignoring case; `statuses` defaults to
+    /// all; `groupIds` matches members of any of the groups; every
+    /// `attribute` pair must match exactly; the created/updated bounds are
+    /// exclusive and refer to the membership. Cursors are tied to the sort
+    /// (default NAME ASC) and stay valid while members are added.
+    /// `totalCount` counts all matches and costs a query only when
+    /// selected.
+    #[expect(clippy::too_many_arguments, reason = "the contract's argument list")]
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        org: Option<Uuid>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        q: Option<String>,
+        roles: Option<Vec<RoleEnum>>,
+        statuses: Option<Vec<MemberStatusEnum>>,
+        group_ids: Option<Vec<Uuid>>,
+        external_ids: Option<Vec<String>>,
+        attribute: Option<Vec<AttributeFilter>>,
+        created_after: Option<DateTime<Utc>>,
+        created_before: Option<DateTime<Utc>>,
+        updated_after: Option<DateTime<Utc>>,
+        updated_before: Option<DateTime<Utc>>,
+        sort_by: Option<MemberSort>,
+    ) -> async_graphql::Result<Connection<MemberCursor, Member, ConnectionTotals, EmptyFields>>
+    {
+        let (service, who) = caller(ctx)?;
+        let look = ctx.look_ahead();
+        let with_groups = look.field("edges").field("node").field("groups").exists()
+            || look.field("nodes").field("groups").exists();
+        let query = MemberQuery {
+            org: org.map(Into::into),
+            first,
+            after: position("after", after)?,
+            last,
+            before: position("before", before)?,
+            q,
+            roles: roles
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            statuses: statuses
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            group_ids: group_ids
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            external_ids: external_ids.unwrap_or_default(),
+            attributes: attribute
+                .unwrap_or_default()
+                .into_iter()
+                .map(|a| (a.key, a.value.0))
+                .collect(),
+            created_after: created_after.map(|t| t.naive_utc()),
+            created_before: created_before.map(|t| t.naive_utc()),
+            updated_after: updated_after.map(|t| t.naive_utc()),
+            updated_before: updated_before.map(|t| t.naive_utc()),
+            sort: sort_by.map(|s| s.field.into()),
+            ascending: sort_by.is_none_or(|s| s.direction == SortDirection::Asc),
+            with_total: look.field("totalCount").exists(),
+            with_groups,
+        };
+        let page = service.members(who, query).await?;
+        let totals = ConnectionTotals {
+            total_count: page.total.map(|t| t.min(i32::MAX as i64) as i32),
+        };
+        let mut connection =
+            Connection::with_additional_fields(page.has_previous, page.has_next, totals);
+        connection.edges.extend(
+            page.items
+                .into_iter()
+                .map(|(position, view)| Edge::new(OpaqueCursor(position), Member::from(view))),
+        );
+        Ok(connection)
     }
 }

@@ -52,19 +52,27 @@ impl From<Outcome> for MutationResult {
     }
 }
 
+impl ErrorCode {
+    /// The code of a business failure, answered in a result; `None` for
+    /// refusals and faults, which are raised as GraphQL errors.
+    pub fn of(code: Code) -> Option<Self> {
+        Some(match code {
+            Code::NotFound => Self::NotFound,
+            Code::Duplicate => Self::Duplicate,
+            Code::InvalidInput => Self::InvalidInput,
+            Code::LastAdmin => Self::LastAdmin,
+            Code::SelfAction => Self::SelfAction,
+            Code::Conflict => Self::Conflict,
+            Code::Forbidden | Code::Unavailable | Code::Internal => return None,
+        })
+    }
+}
+
 impl MutationResult {
     /// The failed result for a business error; `None` for errors that must
     /// be raised as GraphQL errors instead (FORBIDDEN, faults).
     pub fn failed(error: &Error) -> Option<Self> {
-        let code = match error.code() {
-            Code::NotFound => ErrorCode::NotFound,
-            Code::Duplicate => ErrorCode::Duplicate,
-            Code::InvalidInput => ErrorCode::InvalidInput,
-            Code::LastAdmin => ErrorCode::LastAdmin,
-            Code::SelfAction => ErrorCode::SelfAction,
-            Code::Conflict => ErrorCode::Conflict,
-            Code::Forbidden | Code::Unavailable | Code::Internal => return None,
-        };
+        let code = ErrorCode::of(error.code())?;
         Some(Self {
             id: None,
             result: "failed".into(),

@@ -51,15 +51,16 @@ impl Service {
         let org = principal.org;
         let refusal = self
             .read(move |conn| {
-                if let Some(jti) = &jti
-                    && tokens::is_revoked(conn, jti)?
-                {
+                let org_db = org.map(|o| o.as_db()).unwrap_or_default();
+                let (revoked, status) =
+                    tokens::standing(conn, jti.as_deref().unwrap_or_default(), &org_db)?;
+                if revoked {
                     return Ok(Some("the token has been revoked"));
                 }
-                if let Some(org) = org {
-                    match orgs::find(conn, &org.as_db())? {
+                if org.is_some() {
+                    match status {
                         None => return Ok(Some("the token's org does not exist")),
-                        Some(row) if OrgStatus::from_db(&row.status) == OrgStatus::Suspended => {
+                        Some(status) if OrgStatus::from_db(&status) == OrgStatus::Suspended => {
                             return Ok(Some("the token's org is suspended"));
                         }
                         Some(_) => {}

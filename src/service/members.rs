@@ -6,7 +6,7 @@ use crate::auth::{Principal, Scope};
 use crate::db::models::{MembershipChanges, MembershipRow, UserRow, UserWithMembership};
 use crate::db::{DbConn, groups, members, orgs, users};
 use crate::domain::{
-    Email, ExternalId, GroupId, MemberStatus, Mobile, OrgId, PersonName, Role, UserId,
+    Attributes, Email, ExternalId, GroupId, MemberStatus, Mobile, OrgId, PersonName, Role, UserId,
     display_name, optional_text, search_key, search_term,
 };
 use crate::error::{Error, Result};
@@ -59,6 +59,8 @@ pub struct MemberUpdate {
     pub status: Option<String>,
     pub role: Option<String>,
     pub external_id: Option<String>,
+    /// Replaces the membership's attributes (a JSON object).
+    pub attributes: Option<serde_json::Value>,
 }
 
 fn non_blank(text: Option<String>) -> Option<String> {
@@ -97,9 +99,9 @@ pub(super) fn member_not_found() -> Error {
     Error::not_found("no member with this id in this org")
 }
 
-fn new_membership(
+pub(super) fn new_membership(
     org: &str,
-    user: &str,
+    user: &UserRow,
     role: Role,
     external_id: Option<String>,
     managed: bool,
@@ -107,7 +109,7 @@ fn new_membership(
     let at = now();
     MembershipRow {
         org_id: org.to_owned(),
-        user_id: user.to_owned(),
+        user_id: user.id.clone(),
         role: role.as_str().into(),
         status: MemberStatus::Active.as_str().into(),
         external_id,
@@ -115,6 +117,10 @@ fn new_membership(
         created_at: at,
         updated_at: at,
         retired_at: None,
+        attributes: "{}".into(),
+        invited_at: None,
+        user_name_key: user.name_key.clone(),
+        user_email: user.email.clone(),
     }
 }
 
@@ -203,14 +209,14 @@ impl Service {
             ensure_org(conn, org)?;
             let org_db = org.as_db();
             let mut records = 0;
-            let (user_id, managed) = match users::find_by_email(conn, email.as_str())? {
+            let (user, managed) = match users::find_by_email(conn, email.as_str())? {
                 Some(user) => {
                     if members::find(conn, &org_db, &user.id)?.is_some() {
                         return Err(Error::Duplicate(
                             "a member with this email already exists in this org".into(),
                         ));
                     }
-                    (user.id, false)
+                    (user, false)
                 }
                 None => {
                     let at = now();
@@ -231,13 +237,14 @@ impl Service {
                     // The user row is not counted: `records` must read the same
                     // whether or not the email was already known elsewhere.
                     users::insert(conn, &user)?;
-                    (user.id, true)
+                    (user, true)
                 }
             };
+            let user_id = user.id.clone();
             if let Some(external_id) = &external_id {
                 ensure_external_id_free(conn, &org_db, external_id, &user_id)?;
             }
-            let membership = new_membership(&org_db, &user_id, role, external_id.clone(), managed);
+            let membership = new_membership(&org_db, &user, role, external_id.clone(), managed);
             records += members::insert(conn, &membership)?;
             if let Some(group_id) = group_id {
                 let group = groups::find(conn, &org_db, &group_id.as_db())?
@@ -282,11 +289,12 @@ impl Service {
                     "this user is already a member of this org".into(),
                 ));
             }
-            users::find(conn, &user_db)?.ok_or_else(|| Error::not_found("no user with this id"))?;
+            let user_row = users::find(conn, &user_db)?
+                .ok_or_else(|| Error::not_found("no user with this id"))?;
             if let Some(external_id) = &external_id {
                 ensure_external_id_free(conn, &org_db, external_id, &user_db)?;
             }
-            let membership = new_membership(&org_db, &user_db, role, external_id.clone(), false);
+            let membership = new_membership(&org_db, &user_row, role, external_id.clone(), false);
             let records = members::insert(conn, &membership)?;
             Ok(Outcome::new(user.0, Change::Created, records as i32))
         })
@@ -306,6 +314,10 @@ impl Service {
         let external_id = input
             .external_id
             .map(|e| optional_text("externalId", Some(&e), 255))
+            .transpose()?;
+        let attributes = input
+            .attributes
+            .map(|a| Attributes::parse(&a).map(|a| a.to_db()))
             .transpose()?;
         let user = input.user_id;
         let is_self = who.is_user(user);
@@ -360,7 +372,10 @@ impl Service {
                 }
                 changes.external_id = Some(external_id.clone());
             }
-            if changes.role.is_none() && changes.status.is_none() && changes.external_id.is_none() {
+            if let Some(attributes) = attributes.as_ref().filter(|a| **a != current.attributes) {
+                changes.attributes = Some(attributes.clone());
+            }
+            if changes.is_empty() {
                 return Ok(Outcome::unchanged(user.0));
             }
             changes.updated_at = Some(now());

@@ -10,9 +10,13 @@
 //! had come second).
 
 mod auth;
+mod bulk;
+mod directory;
 mod groups;
 mod members;
 mod orgs;
+mod plan;
+mod sync;
 
 use std::sync::Arc;
 
@@ -20,9 +24,16 @@ use chrono::{NaiveDateTime, Utc};
 use uuid::Uuid;
 
 pub use auth::{AuthFailure, IssuedToken, TokenRequest};
+pub use bulk::{RemovalReport, Skipped, StatusReport};
+pub use directory::{MemberKey, MemberPage, MemberQuery, MemberView, Position};
 pub use groups::{GroupInput, GroupUpdate};
 pub use members::{FindUsers, MemberUpdate, NewMember, NewOrgMember};
 pub use orgs::{OrgKey, OrgUpdate};
+pub use plan::Failure;
+pub use sync::{
+    MAX_SYNC_RECORDS, MemberRecord, RecordResult, Retirement, SyncMode, SyncReport, SyncRequest,
+    UpsertMember, Upserted,
+};
 
 use crate::auth::jwt::JwtKeys;
 use crate::db::{Backend, Db, DbConn, write_transaction};
@@ -172,6 +183,13 @@ impl Service {
         })
         .await;
         joined.map_err(|e| Error::Internal(format!("database task failed: {e}")))?
+    }
+
+    /// How many SQL statements the service has run since it started.
+    pub fn sql_statements(&self) -> u64 {
+        self.db
+            .statements
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether the database answers (readiness).

@@ -1,0 +1,271 @@
+//! Reading an org's members: one member by key (`user`) and the members
+//! list (`members`), a keyset-paginated, filtered, sorted list whose pages
+//! cost a fixed number of statements: the page, the page's groups (when
+//! asked for) and the count (when asked for).
+
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+
+use super::{MAX_PAGE, Service, search_query};
+use crate::auth::{Principal, Scope};
+use crate::db::members::{MemberBy, MemberFilter, Slice, SortField, SortKey};
+use crate::db::models::{MemberGroupRow, MemberRow};
+use crate::db::{DbConn, groups, members};
+use crate::domain::{
+    AttributeMatch, Email, GroupId, MemberStatus, OrgId, Role, UserId, search_term,
+};
+use crate::error::{Error, Result};
+
+/// At most this many values in one list filter (`groupIds`, `externalIds`,
+/// `attribute`, ...).
+pub const MAX_FILTER_VALUES: usize = 500;
+/// The page size when neither `first` nor `last` is given.
+pub const DEFAULT_PAGE: usize = 50;
+
+/// A member with their groups (empty unless asked for).
+#[derive(Debug, Clone)]
+pub struct MemberView {
+    pub member: MemberRow,
+    pub groups: Vec<MemberGroupRow>,
+}
+
+/// How `user(...)` names the member.
+#[derive(Debug, Clone)]
+pub enum MemberKey {
+    Id(UserId),
+    Email(String),
+    ExternalId(String),
+}
+
+/// Where a member stands in a sorted list: the sort it belongs to, its key
+/// and its user id. Cursors are these, encoded opaquely by the API.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Position {
+    #[serde(rename = "f")]
+    pub field: SortField,
+    #[serde(rename = "a")]
+    pub ascending: bool,
+    #[serde(rename = "k")]
+    pub key: SortKey,
+    #[serde(rename = "i")]
+    pub id: String,
+}
+
+/// The `members` query as given.
+#[derive(Debug, Clone, Default)]
+pub struct MemberQuery {
+    pub org: Option<OrgId>,
+    pub first: Option<i32>,
+    pub after: Option<Position>,
+    pub last: Option<i32>,
+    pub before: Option<Position>,
+    pub q: Option<String>,
+    pub roles: Vec<Role>,
+    pub statuses: Vec<MemberStatus>,
+    pub group_ids: Vec<GroupId>,
+    pub external_ids: Vec<String>,
+    pub attributes: Vec<(String, serde_json::Value)>,
+    pub created_after: Option<NaiveDateTime>,
+    pub created_before: Option<NaiveDateTime>,
+    pub updated_after: Option<NaiveDateTime>,
+    pub updated_before: Option<NaiveDateTime>,
+    pub sort: Option<SortField>,
+    pub ascending: bool,
+    pub with_total: bool,
+    pub with_groups: bool,
+}
+
+/// One page of members, in list order, with each one's position.
+#[derive(Debug, Clone)]
+pub struct MemberPage {
+    pub items: Vec<(Position, MemberView)>,
+    pub has_previous: bool,
+    pub has_next: bool,
+    pub total: Option<i64>,
+}
+
+fn page_size(name: &str, value: i32) -> Result<i64> {
+    if value < 1 || value as usize > MAX_PAGE {
+        return Err(Error::invalid(format!(
+            "{name} must be between 1 and {MAX_PAGE}"
+        )));
+    }
+    Ok(value as i64)
+}
+
+fn bounded_list<T>(name: &str, values: &[T]) -> Result<()> {
+    if values.len() > MAX_FILTER_VALUES {
+        return Err(Error::invalid(format!(
+            "{name} may list at most {MAX_FILTER_VALUES} values"
+        )));
+    }
+    Ok(())
+}
+
+/// Attaches each member's groups (one statement for the whole page).
+pub(super) fn with_groups(
+    conn: &mut DbConn,
+    org: &str,
+    rows: Vec<MemberRow>,
+    load: bool,
+) -> Result<Vec<MemberView>> {
+    let mut by_user: HashMap<String, Vec<MemberGroupRow>> = HashMap::new();
+    if load && !rows.is_empty() {
+        let ids: Vec<&str> = rows.iter().map(|r| r.user.id.as_str()).collect();
+        for group in groups::of_members(conn, org, &ids)? {
+            by_user
+                .entry(group.user_id.clone())
+                .or_default()
+                .push(group);
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .map(|member| {
+            let groups = by_user.remove(&member.user.id).unwrap_or_default();
+            MemberView { member, groups }
+        })
+        .collect())
+}
+
+impl Service {
+    /// `user(...)`: one member of the caller's org, or `None`.
+    pub async fn member(
+        &self,
+        who: &Principal,
+        org: Option<OrgId>,
+        key: MemberKey,
+        load_groups: bool,
+    ) -> Result<Option<MemberView>> {
+        who.require(Scope::MembersRead)?;
+        let org = who.org_for(org)?;
+        let key = match key {
+            MemberKey::Email(email) => MemberKey::Email(Email::parse(&email)?.into_inner()),
+            MemberKey::ExternalId(e) => MemberKey::ExternalId(search_term("externalId", &e)?),
+            id => id,
+        };
+        self.read(move |conn| {
+            let org = org.as_db();
+            let found = match &key {
+                MemberKey::Id(id) => members::member(conn, &org, MemberBy::UserId(&id.as_db()))?,
+                MemberKey::Email(email) => members::member(conn, &org, MemberBy::Email(email))?,
+                MemberKey::ExternalId(e) => members::member(conn, &org, MemberBy::ExternalId(e))?,
+            };
+            let Some(found) = found else { return Ok(None) };
+            Ok(with_groups(conn, &org, vec![found], load_groups)?.pop())
+        })
+        .await
+    }
+
+    /// `members(...)`: one page of the org's members.
+    pub async fn members(&self, who: &Principal, query: MemberQuery) -> Result<MemberPage> {
+        who.require(Scope::MembersRead)?;
+        let org = who.org_for(query.org)?;
+        let field = query.sort.unwrap_or(SortField::Name);
+        let ascending = query.ascending;
+        let backward = match (query.first, query.last) {
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid("give first or last, not both"));
+            }
+            (None, Some(_)) => true,
+            _ => false,
+        };
+        if backward && query.after.is_some() || !backward && query.before.is_some() {
+            return Err(Error::invalid(
+                "page forwards with first/after or backwards with last/before",
+            ));
+        }
+        let size = match (query.first, query.last) {
+            (Some(first), _) => page_size("first", first)?,
+            (_, Some(last)) => page_size("last", last)?,
+            _ => DEFAULT_PAGE as i64,
+        };
+        let from = if backward { query.before } else { query.after };
+        if let Some(position) = &from {
+            if position.field != field || position.ascending != ascending {
+                return Err(Error::invalid(
+                    "this cursor belongs to another sort order; start again without it",
+                ));
+            }
+            let key_fits = match (&position.key, field) {
+                (SortKey::Text(text), SortField::Name | SortField::Email) => {
+                    !text.chars().any(char::is_control)
+                }
+                (SortKey::Time(_), SortField::CreatedAt | SortField::UpdatedAt) => true,
+                _ => false,
+            };
+            if !key_fits || position.id.parse::<UserId>().is_err() {
+                return Err(Error::invalid("this is not a cursor from this list"));
+            }
+        }
+        bounded_list("groupIds", &query.group_ids)?;
+        bounded_list("externalIds", &query.external_ids)?;
+        bounded_list("attribute", &query.attributes)?;
+        let filter = MemberFilter {
+            q: search_query(query.q)?,
+            roles: query.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            statuses: query
+                .statuses
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
+            group_ids: query.group_ids.iter().map(|g| g.as_db()).collect(),
+            external_ids: query
+                .external_ids
+                .iter()
+                .map(|e| search_term("externalIds", e))
+                .collect::<std::result::Result<_, _>>()?,
+            attributes: query
+                .attributes
+                .iter()
+                .map(|(k, v)| AttributeMatch::parse(k, v))
+                .collect::<std::result::Result<_, _>>()?,
+            created_after: query.created_after,
+            created_before: query.created_before,
+            updated_after: query.updated_after,
+            updated_before: query.updated_before,
+        };
+        let slice = Slice {
+            field,
+            ascending: ascending != backward,
+            after: from.map(|p| (p.key, p.id)),
+            limit: size + 1,
+        };
+        let given_cursor = slice.after.is_some();
+        let (with_total, load_groups) = (query.with_total, query.with_groups);
+        self.read(move |conn| {
+            let org = org.as_db();
+            let mut rows = members::list(conn, &org, &filter, &slice)?;
+            let more = rows.len() as i64 > size;
+            rows.truncate(size as usize);
+            if backward {
+                rows.reverse();
+            }
+            let total = if with_total {
+                Some(members::count(conn, &org, &filter)?)
+            } else {
+                None
+            };
+            let items = with_groups(conn, &org, rows, load_groups)?
+                .into_iter()
+                .map(|view| {
+                    let position = Position {
+                        field,
+                        ascending,
+                        key: field.key_of(&view.member.membership),
+                        id: view.member.user.id.clone(),
+                    };
+                    (position, view)
+                })
+                .collect();
+            Ok(MemberPage {
+                items,
+                has_previous: if backward { more } else { given_cursor },
+                has_next: if backward { given_cursor } else { more },
+                total,
+            })
+        })
+        .await
+    }
+}

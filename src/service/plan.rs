@@ -1,0 +1,709 @@
+//! The planner behind `upsertMember` and `syncMembers` (and the invariant
+//! checks of the bulk status and removal calls). It loads, in a few
+//! statements per few hundred records, the state the records touch; works
+//! out every record's changes in memory, checking the invariants as it
+//! goes; and then writes the changes in batches, in the caller's
+//! transaction. A record that fails leaves the plan as it was, so the
+//! records after it see only what will really be written.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use super::members::new_membership;
+use super::sync::MemberRecord;
+use super::{Change, now};
+use crate::auth::Principal;
+use crate::db::models::{
+    GroupMembershipRow, GroupRow, MembershipChanges, MembershipRow, UserChanges, UserRow,
+};
+use crate::db::{DbConn, groups, members, users};
+use crate::domain::{
+    Attributes, Email, ExternalId, GroupRole, MemberStatus, Mobile, OrgId, PersonName, Role,
+    UserId, display_name, locale, optional_text, search_key, timezone,
+};
+use crate::error::{Code, Error, Result};
+
+/// At most this many group names on one member.
+pub const MAX_MEMBER_GROUPS: usize = 500;
+
+/// Why one item of a bulk call failed: the code and a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub code: Code,
+    pub message: String,
+}
+
+impl From<&Error> for Failure {
+    fn from(error: &Error) -> Self {
+        Self {
+            code: error.code(),
+            message: error.to_string(),
+        }
+    }
+}
+
+/// A record checked against the domain rules, before it meets the data.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Checked {
+    pub(super) email: Option<String>,
+    pub(super) external_id: Option<String>,
+    pub(super) first_name: Option<String>,
+    pub(super) last_name: Option<String>,
+    pub(super) name: Option<String>,
+    pub(super) mobile: Option<Option<Mobile>>,
+    pub(super) locale: Option<Option<String>>,
+    pub(super) timezone: Option<Option<String>>,
+    pub(super) role: Option<Role>,
+    pub(super) status: Option<MemberStatus>,
+    pub(super) attributes: Option<String>,
+    /// Group name keys, deduplicated.
+    pub(super) groups: Option<BTreeSet<String>>,
+    pub(super) send_invite: bool,
+}
+
+fn clearable<T>(
+    text: Option<String>,
+    parse: impl Fn(&str) -> std::result::Result<T, crate::domain::Invalid>,
+) -> Result<Option<Option<T>>> {
+    match text {
+        None => Ok(None),
+        Some(t) if t.trim().is_empty() => Ok(Some(None)),
+        Some(t) => Ok(Some(Some(parse(&t)?))),
+    }
+}
+
+pub(super) fn check(record: MemberRecord) -> Result<Checked> {
+    let email = record
+        .email
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| Email::parse(&e).map(Email::into_inner))
+        .transpose()?;
+    let external_id = record
+        .external_id
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| ExternalId::parse(&e))
+        .transpose()?;
+    if email.is_none() && external_id.is_none() {
+        return Err(Error::invalid("give the member's email or externalId"));
+    }
+    let groups = match record.groups {
+        None => None,
+        Some(names) => {
+            if names.len() > MAX_MEMBER_GROUPS {
+                return Err(Error::invalid(format!(
+                    "a member may be in at most {MAX_MEMBER_GROUPS} groups"
+                )));
+            }
+            let mut keys = BTreeSet::new();
+            for name in names {
+                let name = optional_text("group name", Some(&name), 200)?
+                    .ok_or_else(|| Error::invalid("group names must not be empty"))?;
+                keys.insert(search_key(&name));
+            }
+            Some(keys)
+        }
+    };
+    Ok(Checked {
+        email,
+        external_id,
+        first_name: record
+            .first_name
+            .map(|f| PersonName::first(&f))
+            .transpose()?,
+        last_name: record.last_name.map(|l| PersonName::last(&l)).transpose()?,
+        name: record
+            .name
+            .filter(|n| !n.trim().is_empty())
+            .map(|n| PersonName::display(&n))
+            .transpose()?,
+        mobile: clearable(record.mobile, Mobile::parse)?,
+        locale: clearable(record.locale, locale)?,
+        timezone: clearable(record.timezone, timezone)?,
+        role: record.role,
+        status: record.status,
+        attributes: record
+            .attributes
+            .map(|a| Attributes::parse(&a).map(|a| a.to_db()))
+            .transpose()?,
+        groups,
+        send_invite: record.send_invite,
+    })
+}
+
+/// The writes a plan has decided on, in the order they are applied. New
+/// rows are named by user id; the rows themselves live in the plan's maps
+/// until they are written, so a directory's rows are held once.
+#[derive(Debug, Default)]
+pub(super) struct Writes {
+    pub(super) new_users: Vec<String>,
+    pub(super) new_memberships: Vec<String>,
+    pub(super) user_changes: Vec<(String, UserChanges)>,
+    pub(super) membership_changes: Vec<(String, MembershipChanges)>,
+    pub(super) group_removals: Vec<(String, String)>,
+    pub(super) group_additions: Vec<GroupMembershipRow>,
+}
+
+/// The org's state as far as the records reach, and the writes planned on
+/// it so far.
+pub(super) struct Plan {
+    pub(super) org: String,
+    /// The caller, when they are a user (for SELF_ACTION).
+    pub(super) caller: Option<String>,
+    pub(super) operator: bool,
+    /// User ids by stored email.
+    pub(super) users_by_email: HashMap<String, String>,
+    pub(super) users_by_id: HashMap<String, UserRow>,
+    pub(super) members: HashMap<String, MembershipRow>,
+    pub(super) by_external_id: HashMap<String, String>,
+    /// Each member's groups: group id to role.
+    pub(super) member_groups: HashMap<String, HashMap<String, String>>,
+    pub(super) groups_by_key: HashMap<String, GroupRow>,
+    pub(super) active_admins: HashSet<String>,
+    pub(super) writes: Writes,
+}
+
+/// One record's effect, worked out before anything in the plan changes.
+#[derive(Debug, Default)]
+pub(super) struct Effect {
+    pub(super) new_user: Option<UserRow>,
+    pub(super) user_changes: Option<UserChanges>,
+    pub(super) new_membership: Option<MembershipRow>,
+    pub(super) membership_changes: Option<MembershipChanges>,
+    pub(super) group_removals: Vec<String>,
+    pub(super) group_additions: Vec<GroupMembershipRow>,
+    pub(super) ignored: Vec<&'static str>,
+}
+
+impl Plan {
+    /// Loads what the records can touch: their users by email, the org's
+    /// members by externalId and by user, their groups and the org's
+    /// groups; and, when `guard_admins` (some change can demote, retire or
+    /// remove someone), the org's active admins, locked on PostgreSQL so
+    /// that concurrent demotions queue behind this transaction.
+    pub(super) fn load(
+        conn: &mut DbConn,
+        org: OrgId,
+        who: &Principal,
+        records: &[&Checked],
+        guard_admins: bool,
+    ) -> Result<Self> {
+        if records.len() > 1 {
+            crate::db::plan_each_statement(conn)?;
+        }
+        let org = org.as_db();
+        let emails: Vec<&str> = records.iter().filter_map(|r| r.email.as_deref()).collect();
+        let external_ids: Vec<&str> = records
+            .iter()
+            .filter_map(|r| r.external_id.as_deref())
+            .collect();
+        let active_admins: HashSet<String> = if guard_admins {
+            members::lock_active_admins(conn, &org)?
+                .into_iter()
+                .collect()
+        } else {
+            HashSet::new()
+        };
+        let mut found_users = users::with_emails(conn, &emails)?;
+        let keyed = members::with_external_ids(conn, &org, &external_ids)?;
+        let known: HashSet<&str> = found_users.iter().map(|u| u.id.as_str()).collect();
+        let missing: Vec<&str> = keyed
+            .iter()
+            .map(|m| m.user_id.as_str())
+            .filter(|id| !known.contains(id))
+            .collect();
+        found_users.extend(users::with_ids(conn, &missing)?);
+        let user_ids: Vec<&str> = found_users.iter().map(|u| u.id.as_str()).collect();
+        let memberships = members::of_users(conn, &org, &user_ids)?;
+        let member_ids: Vec<&str> = memberships.iter().map(|m| m.user_id.as_str()).collect();
+        let mut member_groups: HashMap<String, HashMap<String, String>> = HashMap::new();
+        if records.iter().any(|r| r.groups.is_some()) {
+            for row in groups::memberships_of(conn, &org, &member_ids)? {
+                member_groups
+                    .entry(row.user_id)
+                    .or_default()
+                    .insert(row.group_id, row.role);
+            }
+        }
+        let groups_by_key = if records.iter().any(|r| r.groups.is_some()) {
+            groups::all(conn, &org)?
+                .into_iter()
+                .map(|g| (g.name_key.clone(), g))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        let by_external_id = memberships
+            .iter()
+            .filter_map(|m| Some((m.external_id.clone()?, m.user_id.clone())))
+            .collect();
+        Ok(Self {
+            caller: who.subject.parse::<UserId>().ok().map(|id| id.as_db()),
+            operator: who.is_operator(),
+            users_by_email: found_users
+                .iter()
+                .map(|u| (u.email.clone(), u.id.clone()))
+                .collect(),
+            users_by_id: found_users.into_iter().map(|u| (u.id.clone(), u)).collect(),
+            members: memberships
+                .into_iter()
+                .map(|m| (m.user_id.clone(), m))
+                .collect(),
+            by_external_id,
+            member_groups,
+            groups_by_key,
+            active_admins,
+            org,
+            writes: Writes::default(),
+        })
+    }
+
+    /// The user and membership a record names, if they exist: by
+    /// externalId when it has one, else by email.
+    pub(super) fn resolve(
+        &self,
+        record: &Checked,
+    ) -> Result<(Option<UserRow>, Option<MembershipRow>)> {
+        if let Some(external_id) = &record.external_id {
+            if let Some(user_id) = self.by_external_id.get(external_id) {
+                let member = self.members.get(user_id).cloned();
+                return Ok((self.users_by_id.get(user_id).cloned(), member));
+            }
+            // Not known by this externalId: the email may still name a user.
+            let Some(email) = &record.email else {
+                return Ok((None, None));
+            };
+            let user = self.user_by_email(email);
+            let member = user.as_ref().and_then(|u| self.members.get(&u.id).cloned());
+            if let Some(member) = &member
+                && member.external_id.is_some()
+            {
+                return Err(Error::Duplicate(format!(
+                    "{email} belongs to a member of this org with another externalId"
+                )));
+            }
+            return Ok((user, member));
+        }
+        let email = record.email.as_deref().unwrap_or_default();
+        let user = self.user_by_email(email);
+        let member = user.as_ref().and_then(|u| self.members.get(&u.id).cloned());
+        Ok((user, member))
+    }
+
+    /// Works out a record's effect; `Err` leaves the plan untouched.
+    pub(super) fn effect(&self, record: &Checked) -> Result<(String, Change, Effect)> {
+        let (user, member) = self.resolve(record)?;
+        let at = now();
+        let mut effect = Effect::default();
+        // The user: created, or changed where this caller may edit the
+        // profile, or left as it is with the differing fields reported.
+        let user = match user {
+            None => {
+                let email = record.email.clone().ok_or_else(|| {
+                    Error::invalid("give the email of a member who is not in this org yet")
+                })?;
+                let first = record.first_name.clone().ok_or_else(|| {
+                    Error::invalid(format!("give the first name of the new member {email}"))
+                })?;
+                let last = record.last_name.clone().unwrap_or_default();
+                let name = record
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| display_name(&first, &last));
+                let mobile = record.mobile.clone().flatten();
+                let user = UserRow {
+                    id: UserId::new().as_db(),
+                    email,
+                    first_name: first,
+                    last_name: last,
+                    name_key: search_key(&name),
+                    name,
+                    mobile: mobile.as_ref().map(|m| m.display.clone()),
+                    mobile_normalized: mobile.map(|m| m.normalized),
+                    locale: record.locale.clone().flatten(),
+                    timezone: record.timezone.clone().flatten(),
+                    created_at: at,
+                    updated_at: at,
+                };
+                effect.new_user = Some(user.clone());
+                user
+            }
+            Some(user) => {
+                let editable = self.operator || member.as_ref().is_some_and(|m| m.managed);
+                let (changes, differing) = self.profile_changes(&user, record, editable)?;
+                if !differing.is_empty() {
+                    if editable {
+                        let mut changes = changes;
+                        changes.updated_at = Some(at);
+                        effect.user_changes = Some(changes);
+                    } else {
+                        effect.ignored = differing;
+                    }
+                }
+                user
+            }
+        };
+        let user_id = user.id.clone();
+        // The membership: created, or changed under the invariants.
+        match &member {
+            None => {
+                let mut row = new_membership(
+                    &self.org,
+                    &user,
+                    record.role.unwrap_or(Role::User),
+                    record.external_id.clone(),
+                    effect.new_user.is_some(),
+                );
+                if let Some(changes) = &effect.user_changes {
+                    if let Some(key) = &changes.name_key {
+                        row.user_name_key = key.clone();
+                    }
+                    if let Some(email) = &changes.email {
+                        row.user_email = email.clone();
+                    }
+                }
+                if record.status == Some(MemberStatus::Retired) {
+                    row.status = MemberStatus::Retired.as_str().into();
+                    row.retired_at = Some(at);
+                }
+                if let Some(attributes) = &record.attributes {
+                    row.attributes = attributes.clone();
+                }
+                if record.send_invite {
+                    row.invited_at = Some(at);
+                }
+                effect.new_membership = Some(row);
+            }
+            Some(current) => {
+                let changes = self.membership_changes(current, record, at)?;
+                if !changes.is_empty() || effect.user_changes.is_some() {
+                    let mut changes = changes;
+                    changes.updated_at = Some(at);
+                    effect.membership_changes = Some(changes);
+                }
+            }
+        }
+        if let Some(wanted) = &record.groups {
+            let current = self.member_groups.get(&user_id);
+            let mut wanted_ids = HashSet::new();
+            for key in wanted {
+                let group = self.groups_by_key.get(key).ok_or_else(|| {
+                    Error::not_found(format!("this org has no group named \"{key}\""))
+                })?;
+                wanted_ids.insert(group.id.as_str());
+                if !current.is_some_and(|c| c.contains_key(&group.id)) {
+                    effect.group_additions.push(GroupMembershipRow {
+                        org_id: self.org.clone(),
+                        group_id: group.id.clone(),
+                        user_id: user_id.clone(),
+                        role: GroupRole::Member.as_str().into(),
+                        created_at: at,
+                    });
+                }
+            }
+            if let Some(current) = current {
+                let mut removals: Vec<String> = current
+                    .keys()
+                    .filter(|g| !wanted_ids.contains(g.as_str()))
+                    .cloned()
+                    .collect();
+                removals.sort();
+                effect.group_removals = removals;
+            }
+        }
+        let change = if effect.new_membership.is_some() {
+            Change::Created
+        } else if effect.membership_changes.is_some()
+            || !effect.group_additions.is_empty()
+            || !effect.group_removals.is_empty()
+        {
+            Change::Updated
+        } else {
+            Change::Unchanged
+        };
+        Ok((user_id, change, effect))
+    }
+
+    /// The profile fields a record would change, and their names.
+    fn profile_changes(
+        &self,
+        user: &UserRow,
+        record: &Checked,
+        editable: bool,
+    ) -> Result<(UserChanges, Vec<&'static str>)> {
+        let mut changes = UserChanges::default();
+        let mut differing = Vec::new();
+        if let Some(email) = record.email.as_ref().filter(|e| **e != user.email) {
+            // Only reachable when the record is keyed by externalId.
+            if editable && self.users_by_email.contains_key(email) {
+                return Err(Error::Duplicate(format!(
+                    "{email} is already the email of another user"
+                )));
+            }
+            changes.email = Some(email.clone());
+            differing.push("email");
+        }
+        let first = record
+            .first_name
+            .as_ref()
+            .filter(|f| **f != user.first_name);
+        let last = record.last_name.as_ref().filter(|l| **l != user.last_name);
+        if let Some(first) = first {
+            changes.first_name = Some(first.clone());
+            differing.push("firstName");
+        }
+        if let Some(last) = last {
+            changes.last_name = Some(last.clone());
+            differing.push("lastName");
+        }
+        // A display name that was the default follows the names it came from.
+        let name = record.name.clone().or_else(|| {
+            let was_default = user.name == display_name(&user.first_name, &user.last_name);
+            (was_default && (first.is_some() || last.is_some())).then(|| {
+                display_name(
+                    first.unwrap_or(&user.first_name),
+                    last.unwrap_or(&user.last_name),
+                )
+            })
+        });
+        if let Some(name) = name.filter(|n| *n != user.name) {
+            changes.name_key = Some(search_key(&name));
+            changes.name = Some(name);
+            if record.name.is_some() {
+                differing.push("name");
+            }
+        }
+        if let Some(mobile) = &record.mobile
+            && mobile.as_ref().map(|m| &m.display) != user.mobile.as_ref()
+        {
+            changes.mobile = Some(mobile.as_ref().map(|m| m.display.clone()));
+            changes.mobile_normalized = Some(mobile.as_ref().map(|m| m.normalized.clone()));
+            differing.push("mobile");
+        }
+        if let Some(locale) = record.locale.as_ref().filter(|l| **l != user.locale) {
+            changes.locale = Some(locale.clone());
+            differing.push("locale");
+        }
+        if let Some(tz) = record.timezone.as_ref().filter(|t| **t != user.timezone) {
+            changes.timezone = Some(tz.clone());
+            differing.push("timezone");
+        }
+        Ok((changes, differing))
+    }
+
+    /// The membership fields a record would change, refused when they break
+    /// SELF_ACTION or LAST_ADMIN.
+    pub(super) fn membership_changes(
+        &self,
+        current: &MembershipRow,
+        record: &Checked,
+        at: chrono::NaiveDateTime,
+    ) -> Result<MembershipChanges> {
+        let mut changes = MembershipChanges::default();
+        let (old_role, old_status) = (
+            Role::from_db(&current.role),
+            MemberStatus::from_db(&current.status),
+        );
+        let new_role = record.role.unwrap_or(old_role);
+        let new_status = record.status.unwrap_or(old_status);
+        let demoting = old_role == Role::Admin && new_role == Role::User;
+        let retiring = old_status == MemberStatus::Active && new_status == MemberStatus::Retired;
+        if demoting || retiring {
+            self.may_remove_admin_power(&current.user_id, "demote or retire")?;
+        }
+        if new_role != old_role {
+            changes.role = Some(new_role.as_str().into());
+        }
+        if new_status != old_status {
+            changes.status = Some(new_status.as_str().into());
+            changes.retired_at = Some((new_status == MemberStatus::Retired).then_some(at));
+        }
+        if let Some(external_id) = &record.external_id
+            && current.external_id.as_ref() != Some(external_id)
+        {
+            changes.external_id = Some(Some(external_id.clone()));
+        }
+        if let Some(attributes) = record
+            .attributes
+            .as_ref()
+            .filter(|a| **a != current.attributes)
+        {
+            changes.attributes = Some(attributes.clone());
+        }
+        if record.send_invite {
+            changes.invited_at = Some(Some(at));
+        }
+        Ok(changes)
+    }
+
+    /// SELF_ACTION and LAST_ADMIN for demoting, retiring or removing `user`.
+    pub(super) fn may_remove_admin_power(&self, user: &str, action: &str) -> Result<()> {
+        if self.caller.as_deref() == Some(user) {
+            return Err(Error::SelfAction(format!("you cannot {action} yourself")));
+        }
+        if self.active_admins.contains(user) && self.active_admins.len() == 1 {
+            return Err(Error::LastAdmin(
+                "this is the org's last active admin; make someone else admin first".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn user_by_email(&self, email: &str) -> Option<UserRow> {
+        let id = self.users_by_email.get(email)?;
+        self.users_by_id.get(id).cloned()
+    }
+
+    /// Writes what the plan decided, in batches, in the caller's
+    /// transaction.
+    pub(super) fn apply(mut self, conn: &mut DbConn) -> Result<()> {
+        let org = self.org.as_str();
+        let writes = std::mem::take(&mut self.writes);
+        let new_users: Vec<UserRow> = writes
+            .new_users
+            .iter()
+            .filter_map(|id| self.users_by_id.remove(id))
+            .collect();
+        // Changes first: an email one record moves away may be the email of
+        // a user another record creates.
+        for (id, changes) in &writes.user_changes {
+            users::update(conn, id, changes)?;
+        }
+        users::insert_many(conn, &new_users)?;
+        drop(new_users);
+        let new_memberships: Vec<MembershipRow> = writes
+            .new_memberships
+            .iter()
+            .filter_map(|id| self.members.remove(id))
+            .collect();
+        members::insert_many(conn, &new_memberships)?;
+        drop(new_memberships);
+        for (user, changes) in &writes.membership_changes {
+            members::update(conn, org, user, changes)?;
+        }
+        for (user, group) in &writes.group_removals {
+            groups::remove_member(conn, org, group, user)?;
+        }
+        groups::add_many(conn, &writes.group_additions)?;
+        Ok(())
+    }
+
+    /// Takes a record's effect into the plan.
+    pub(super) fn commit(&mut self, user_id: &str, effect: Effect) {
+        if let Some(user) = effect.new_user {
+            self.users_by_email
+                .insert(user.email.clone(), user.id.clone());
+            self.writes.new_users.push(user.id.clone());
+            self.users_by_id.insert(user.id.clone(), user);
+        }
+        if let Some(changes) = effect.user_changes {
+            if let Some(user) = self.users_by_id.get_mut(user_id) {
+                if let Some(email) = &changes.email {
+                    self.users_by_email.remove(&user.email);
+                    self.users_by_email
+                        .insert(email.clone(), user_id.to_owned());
+                    user.email = email.clone();
+                }
+                apply_user_changes(user, &changes);
+            }
+            self.writes.user_changes.push((user_id.to_owned(), changes));
+        }
+        if let Some(row) = effect.new_membership {
+            if let Some(e) = &row.external_id {
+                self.by_external_id.insert(e.clone(), user_id.to_owned());
+            }
+            if row.role == Role::Admin.as_str() && row.status == MemberStatus::Active.as_str() {
+                self.active_admins.insert(user_id.to_owned());
+            }
+            self.members.insert(user_id.to_owned(), row);
+            self.writes.new_memberships.push(user_id.to_owned());
+        }
+        if let Some(changes) = effect.membership_changes {
+            if let Some(member) = self.members.get_mut(user_id) {
+                if let Some(Some(e)) = &changes.external_id {
+                    if let Some(old) = &member.external_id {
+                        self.by_external_id.remove(old);
+                    }
+                    self.by_external_id.insert(e.clone(), user_id.to_owned());
+                    member.external_id = Some(e.clone());
+                }
+                if let Some(role) = &changes.role {
+                    member.role = role.clone();
+                }
+                if let Some(status) = &changes.status {
+                    member.status = status.clone();
+                }
+                if let Some(attributes) = &changes.attributes {
+                    member.attributes = attributes.clone();
+                }
+                if member.role == Role::Admin.as_str()
+                    && member.status == MemberStatus::Active.as_str()
+                {
+                    self.active_admins.insert(user_id.to_owned());
+                } else {
+                    self.active_admins.remove(user_id);
+                }
+            }
+            self.writes
+                .membership_changes
+                .push((user_id.to_owned(), changes));
+        }
+        if effect.group_removals.is_empty() && effect.group_additions.is_empty() {
+            return;
+        }
+        let groups = self.member_groups.entry(user_id.to_owned()).or_default();
+        for group in effect.group_removals {
+            groups.remove(&group);
+            self.writes.group_removals.push((user_id.to_owned(), group));
+        }
+        for row in effect.group_additions {
+            groups.insert(row.group_id.clone(), row.role.clone());
+            self.writes.group_additions.push(row);
+        }
+    }
+
+    /// Plans retiring an active member (MIRROR), under the invariants.
+    pub(super) fn retire(&mut self, user_id: &str) -> Result<()> {
+        self.may_remove_admin_power(user_id, "retire")?;
+        let at = now();
+        let changes = MembershipChanges {
+            status: Some(MemberStatus::Retired.as_str().into()),
+            retired_at: Some(Some(at)),
+            updated_at: Some(at),
+            ..Default::default()
+        };
+        self.active_admins.remove(user_id);
+        if let Some(member) = self.members.get_mut(user_id) {
+            member.status = MemberStatus::Retired.as_str().into();
+        }
+        self.writes
+            .membership_changes
+            .push((user_id.to_owned(), changes));
+        Ok(())
+    }
+}
+
+fn apply_user_changes(user: &mut UserRow, changes: &UserChanges) {
+    if let Some(v) = &changes.first_name {
+        user.first_name = v.clone();
+    }
+    if let Some(v) = &changes.last_name {
+        user.last_name = v.clone();
+    }
+    if let Some(v) = &changes.name {
+        user.name = v.clone();
+    }
+    if let Some(v) = &changes.name_key {
+        user.name_key = v.clone();
+    }
+    if let Some(v) = &changes.mobile {
+        user.mobile = v.clone();
+    }
+    if let Some(v) = &changes.mobile_normalized {
+        user.mobile_normalized = v.clone();
+    }
+    if let Some(v) = &changes.locale {
+        user.locale = v.clone();
+    }
+    if let Some(v) = &changes.timezone {
+        user.timezone = v.clone();
+    }
+}

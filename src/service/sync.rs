@@ -1,0 +1,261 @@
+//! `upsertMember` and `syncMembers`: one record, or a whole directory, run
+//! through the [planner](super::plan) in one transaction.
+
+use std::collections::HashSet;
+
+use super::directory::{MemberView, with_groups};
+use super::members::ensure_org;
+use super::plan::{Checked, Failure, Plan, check};
+use super::{Change, Service};
+use crate::auth::{Principal, Scope};
+use crate::db::members;
+use crate::domain::{MemberStatus, OrgId, Role};
+use crate::error::{Error, Result};
+
+/// At most this many records in one `syncMembers` call.
+pub const MAX_SYNC_RECORDS: usize = 50_000;
+
+/// A member as a sync record or `upsertMember` describes them. `None`
+/// leaves a field as it is; for the optional profile fields an empty
+/// string clears them.
+#[derive(Debug, Clone, Default)]
+pub struct MemberRecord {
+    pub email: Option<String>,
+    pub external_id: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub name: Option<String>,
+    pub mobile: Option<String>,
+    pub locale: Option<String>,
+    pub timezone: Option<String>,
+    pub role: Option<Role>,
+    pub status: Option<MemberStatus>,
+    pub attributes: Option<serde_json::Value>,
+    pub groups: Option<Vec<String>>,
+    pub send_invite: bool,
+}
+
+/// `upsertMember`'s input.
+#[derive(Debug, Clone, Default)]
+pub struct UpsertMember {
+    pub org: Option<OrgId>,
+    pub record: MemberRecord,
+}
+
+/// What `upsertMember` did.
+#[derive(Debug, Clone)]
+pub struct Upserted {
+    pub change: Change,
+    pub created: bool,
+    pub member: MemberView,
+    pub ignored_fields: Vec<&'static str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncMode {
+    #[default]
+    Merge,
+    Mirror,
+}
+
+/// `syncMembers`' input.
+#[derive(Debug, Clone, Default)]
+pub struct SyncRequest {
+    pub org: Option<OrgId>,
+    pub records: Vec<MemberRecord>,
+    pub mode: SyncMode,
+    /// ABORT (`false`): nothing is written when any record fails.
+    pub skip_failed: bool,
+    pub dry_run: bool,
+}
+
+/// One record's outcome.
+#[derive(Debug, Clone)]
+pub struct RecordResult {
+    pub index: usize,
+    pub email: String,
+    pub user_id: Option<String>,
+    pub outcome: std::result::Result<Change, Failure>,
+    pub ignored_fields: Vec<&'static str>,
+}
+
+/// A MIRROR retirement, done or refused.
+#[derive(Debug, Clone)]
+pub struct Retirement {
+    pub user_id: String,
+    pub outcome: std::result::Result<(), Failure>,
+}
+
+/// What `syncMembers` did (or, unwritten, would do).
+#[derive(Debug, Clone, Default)]
+pub struct SyncReport {
+    pub dry_run: bool,
+    pub written: bool,
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub retired: usize,
+    pub failed: usize,
+    pub results: Vec<RecordResult>,
+    pub retirements: Vec<Retirement>,
+}
+
+fn needs_groups_write(records: &[MemberRecord]) -> bool {
+    records.iter().any(|r| r.groups.is_some())
+}
+
+impl Service {
+    /// `upsertMember`: finds the member by externalId (when given) or email
+    /// and creates or updates them, in one transaction.
+    pub async fn upsert_member(&self, who: &Principal, input: UpsertMember) -> Result<Upserted> {
+        let org = who.org_with(input.org, Scope::MembersWrite)?;
+        if input.record.groups.is_some() {
+            who.require(Scope::GroupsWrite)?;
+        }
+        let record = check(input.record)?;
+        let who = who.clone();
+        self.write(move |conn| {
+            ensure_org(conn, org)?;
+            let guard = record.role.is_some() || record.status.is_some();
+            let mut plan = Plan::load(conn, org, &who, &[&record], guard)?;
+            let (user_id, change, effect) = plan.effect(&record)?;
+            let ignored_fields = effect.ignored.clone();
+            plan.commit(&user_id, effect);
+            let org_db = org.as_db();
+            plan.apply(conn)?;
+            let member = members::member(conn, &org_db, members::MemberBy::UserId(&user_id))?
+                .ok_or_else(|| Error::Internal("an upserted member vanished".into()))?;
+            let member = with_groups(conn, &org_db, vec![member], true)?
+                .pop()
+                .ok_or_else(|| Error::Internal("an upserted member vanished".into()))?;
+            Ok(Upserted {
+                change,
+                created: change == Change::Created,
+                member,
+                ignored_fields,
+            })
+        })
+        .await
+    }
+
+    /// `syncMembers`: every record an upsert, MIRROR retiring the rest, in
+    /// one transaction; ABORT writes nothing when a record fails.
+    pub async fn sync_members(&self, who: &Principal, request: SyncRequest) -> Result<SyncReport> {
+        let org = who.org_with(request.org, Scope::MembersWrite)?;
+        if needs_groups_write(&request.records) {
+            who.require(Scope::GroupsWrite)?;
+        }
+        if request.records.len() > MAX_SYNC_RECORDS {
+            return Err(Error::invalid(format!(
+                "one call may carry at most {MAX_SYNC_RECORDS} records; split the directory"
+            )));
+        }
+        if request.mode == SyncMode::Mirror && request.records.is_empty() {
+            return Err(Error::invalid(
+                "MIRROR with no records would retire everyone; send at least one record",
+            ));
+        }
+        let emails: Vec<String> = request
+            .records
+            .iter()
+            .map(|r| r.email.clone().unwrap_or_default())
+            .collect();
+        let checked: Vec<Result<Checked>> = request
+            .records
+            .into_iter()
+            .map(|record| {
+                if record.email.as_deref().is_none_or(|e| e.trim().is_empty()) {
+                    return Err(Error::invalid("every sync record needs an email"));
+                }
+                check(MemberRecord {
+                    send_invite: false,
+                    ..record
+                })
+            })
+            .collect();
+        let (mode, skip_failed, dry_run) = (request.mode, request.skip_failed, request.dry_run);
+        let who = who.clone();
+        self.write(move |conn| {
+            ensure_org(conn, org)?;
+            let valid: Vec<&Checked> = checked.iter().filter_map(|c| c.as_ref().ok()).collect();
+            let guard = mode == SyncMode::Mirror
+                || valid.iter().any(|r| r.role.is_some() || r.status.is_some());
+            let mut plan = Plan::load(conn, org, &who, &valid, guard)?;
+            let mut report = SyncReport {
+                dry_run,
+                ..Default::default()
+            };
+            let mut seen_emails = HashSet::new();
+            let mut seen_external_ids = HashSet::new();
+            let mut present: HashSet<String> = HashSet::new();
+            for (index, record) in checked.iter().enumerate() {
+                let mut result = RecordResult {
+                    index,
+                    email: emails[index].trim().to_lowercase(),
+                    user_id: None,
+                    outcome: Ok(Change::Unchanged),
+                    ignored_fields: Vec::new(),
+                };
+                let outcome = record.as_ref().map_err(Failure::from).and_then(
+                    |record| -> std::result::Result<Change, Failure> {
+                        // Whoever a record names stays, even when it fails.
+                        if let Ok((Some(user), _)) = plan.resolve(record) {
+                            present.insert(user.id);
+                        }
+                        let email = record.email.clone().unwrap_or_default();
+                        if !seen_emails.insert(email.clone()) {
+                            return Err(Failure::from(&Error::Duplicate(format!(
+                                "{email} appears in an earlier record of this call"
+                            ))));
+                        }
+                        if let Some(e) = &record.external_id
+                            && !seen_external_ids.insert(e.clone())
+                        {
+                            return Err(Failure::from(&Error::Duplicate(format!(
+                                "externalId \"{e}\" appears in an earlier record of this call"
+                            ))));
+                        }
+                        let (user_id, change, effect) =
+                            plan.effect(record).map_err(|e| Failure::from(&e))?;
+                        result.ignored_fields = effect.ignored.clone();
+                        plan.commit(&user_id, effect);
+                        present.insert(user_id.clone());
+                        result.user_id = Some(user_id);
+                        Ok(change)
+                    },
+                );
+                match &outcome {
+                    Ok(Change::Created) => report.created += 1,
+                    Ok(Change::Updated) => report.updated += 1,
+                    Ok(Change::Unchanged) => report.unchanged += 1,
+                    Err(_) => report.failed += 1,
+                }
+                result.outcome = outcome;
+                report.results.push(result);
+            }
+            if mode == SyncMode::Mirror {
+                let mut absent: Vec<String> = members::active_user_ids(conn, &plan.org)?
+                    .into_iter()
+                    .filter(|id| !present.contains(id))
+                    .collect();
+                absent.sort();
+                for user_id in absent {
+                    // A refused retirement is reported but is not a failed
+                    // record: it does not stop an ABORT sync from writing.
+                    let outcome = plan.retire(&user_id).map_err(|e| Failure::from(&e));
+                    if outcome.is_ok() {
+                        report.retired += 1;
+                    }
+                    report.retirements.push(Retirement { user_id, outcome });
+                }
+            }
+            let write = !dry_run && (skip_failed || report.failed == 0);
+            if write {
+                plan.apply(conn)?;
+            }
+            report.written = write;
+            Ok(report)
+        })
+        .await
+    }
+}
