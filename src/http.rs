@@ -1,8 +1,9 @@
 //! The actix-web app: routes, body limit, content negotiation,
 //! authentication and health.
 //!
-//! `POST /graphql` takes one JSON request (no batches) whose body is read
-//! under `max_body_bytes` (413 beyond). `GET /graphql` runs queries only.
+//! `POST /graphql` takes one JSON request (no batches). Its body is read
+//! only after the bearer token checks out, under `max_body_bytes` (413
+//! beyond), or `max_sync_body_bytes` for a single `syncMembers` mutation. `GET /graphql` runs queries only.
 //! Both need a bearer token (401 without a valid one). The answer is
 //! `application/graphql-response+json` or `application/json`, as the
 //! `Accept` header prefers (406 when it accepts neither).
@@ -17,7 +18,7 @@ use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use serde_json::json;
 
-use crate::auth::Principal;
+use crate::auth::{Principal, Scope};
 use crate::graphql::RosterSchema;
 use crate::service::{AuthFailure, Service};
 
@@ -36,16 +37,12 @@ pub struct AppState {
 
 /// Builds the server on a bound listener.
 pub fn server(state: AppState, listener: TcpListener, workers: usize) -> std::io::Result<Server> {
-    // Bodies are read up to the sync limit; `graphql_post` holds all but
-    // sync requests to the general one.
-    let limit = state.max_sync_body_bytes.max(state.max_body_bytes);
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
             // Path only: a GET's query string can carry personal data.
             .wrap(middleware::Logger::new("%m %U %s %b %Dms"))
             .app_data(data.clone())
-            .app_data(web::PayloadConfig::new(limit))
             .route("/graphql", web::post().to(graphql_post))
             .route("/graphql", web::get().to(graphql_get))
             .route("/graphql", web::route().to(method_not_allowed))
@@ -182,9 +179,45 @@ fn label_error(error: &mut async_graphql::ServerError) {
     }
 }
 
+/// Reads the body under `limit` bytes: at once refused when the declared
+/// length is larger, else read up to the limit and refused past it.
+async fn read_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, HttpResponse> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let refused = || {
+        error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            &format!("the request body is larger than {limit} bytes"),
+        )
+    };
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(refused());
+    }
+    match payload.to_bytes_limited(limit).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(_)) => Err(refused()),
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot read a request body");
+            Err(error_response(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                "the request body could not be read",
+            ))
+        }
+    }
+}
+
 async fn graphql_post(
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let Some(media) = negotiate(&req) else {
@@ -205,6 +238,20 @@ async fn graphql_post(
     }
     let principal = match authenticate(&req, &state.service).await {
         Ok(principal) => principal,
+        Err(response) => return response,
+    };
+    // Only after the token checks out is a body read, and only a caller
+    // who may sync members gets the larger sync limit.
+    let body = if principal.require(Scope::MembersWrite).is_ok() {
+        let limit = state.max_sync_body_bytes.max(state.max_body_bytes);
+        read_body(&req, payload, limit).await
+    } else {
+        read_body(&req, payload, state.max_body_bytes)
+            .await
+            .map_err(|_| too_large(state.max_body_bytes))
+    };
+    let body = match body {
+        Ok(body) => body,
         Err(response) => return response,
     };
     if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {

@@ -155,13 +155,25 @@ pub fn with_external_ids(
     Ok(rows)
 }
 
-/// The user ids of the org's active members.
-pub fn active_user_ids(conn: &mut DbConn, org_id: &str) -> QueryResult<Vec<String>> {
+/// The keys of the org's active members.
+pub fn active_members(conn: &mut DbConn, org_id: &str) -> QueryResult<Vec<ActiveMember>> {
     memberships::table
         .filter(memberships::org_id.eq(org_id))
         .filter(memberships::status.eq("active"))
-        .select(memberships::user_id)
+        .select((
+            memberships::user_id,
+            memberships::user_email,
+            memberships::external_id,
+        ))
         .load(conn)
+}
+
+/// An active member's keys, as MIRROR matches them against the records.
+#[derive(Debug, Clone, Queryable)]
+pub struct ActiveMember {
+    pub user_id: String,
+    pub user_email: String,
+    pub external_id: Option<String>,
 }
 
 /// Whether the user still belongs to any org.

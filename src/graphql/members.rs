@@ -282,8 +282,9 @@ pub struct UpsertMemberResult {
     pub result: String,
     /// The member as they are now; null when failed.
     pub member: Option<Member>,
-    /// Profile fields given with other values than the user has, left
-    /// unchanged because this org does not manage the user.
+    /// Profile fields given with other values than the member has, left
+    /// unchanged because this org does not manage the member (empty when
+    /// the call adds the member).
     pub ignored_fields: Vec<String>,
     pub error: Option<String>,
     pub error_code: Option<ErrorCode>,
@@ -413,11 +414,13 @@ pub struct SyncRecordResult {
     /// The record's position in `records`, from 0.
     pub index: i32,
     pub email: String,
+    /// The member's id; null for a failed record, and in a dry run for a
+    /// member the record would add.
     pub user_id: Option<Uuid>,
     /// `created`, `updated`, `unchanged` or `failed`.
     pub result: String,
     /// Profile fields left unchanged because this org does not manage the
-    /// user.
+    /// member (empty for a record that adds the member).
     pub ignored_fields: Vec<String>,
     pub error_code: Option<ErrorCode>,
     pub error: Option<String>,

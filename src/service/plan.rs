@@ -293,6 +293,19 @@ impl Plan {
         let (user, member) = self.resolve(record)?;
         let at = now();
         let mut effect = Effect::default();
+        // A record that adds someone to the org needs a first name, whether
+        // or not the user exists elsewhere: asking only for new users would
+        // tell the caller which emails other orgs hold.
+        if member.is_none() {
+            let email = record.email.as_deref().ok_or_else(|| {
+                Error::invalid("give the email of a member who is not in this org yet")
+            })?;
+            if record.first_name.is_none() {
+                return Err(Error::invalid(format!(
+                    "give the first name of the new member {email}"
+                )));
+            }
+        }
         // The user: created, or changed where this caller may edit the
         // profile, or left as it is with the differing fields reported.
         let user = match user {
@@ -300,9 +313,7 @@ impl Plan {
                 let email = record.email.clone().ok_or_else(|| {
                     Error::invalid("give the email of a member who is not in this org yet")
                 })?;
-                let first = record.first_name.clone().ok_or_else(|| {
-                    Error::invalid(format!("give the first name of the new member {email}"))
-                })?;
+                let first = record.first_name.clone().unwrap_or_default();
                 let last = record.last_name.clone().unwrap_or_default();
                 let name = record
                     .name
@@ -334,7 +345,9 @@ impl Plan {
                         let mut changes = changes;
                         changes.updated_at = Some(at);
                         effect.user_changes = Some(changes);
-                    } else {
+                    } else if member.is_some() {
+                        // Only for members: for anyone else the list would
+                        // let a caller test guesses about another org's user.
                         effect.ignored = differing;
                     }
                 }

@@ -158,7 +158,16 @@ impl Service {
         let emails: Vec<String> = request
             .records
             .iter()
-            .map(|r| r.email.clone().unwrap_or_default())
+            .map(|r| r.email.as_deref().unwrap_or_default().trim().to_lowercase())
+            .collect();
+        // Who each record names, read before validation: MIRROR keeps a
+        // member whose record fails, whatever the reason.
+        let named_external_ids: HashSet<String> = request
+            .records
+            .iter()
+            .filter_map(|r| r.external_id.as_deref().map(str::trim))
+            .filter(|e| !e.is_empty())
+            .map(str::to_owned)
             .collect();
         let checked: Vec<Result<Checked>> = request
             .records
@@ -191,7 +200,7 @@ impl Service {
             for (index, record) in checked.iter().enumerate() {
                 let mut result = RecordResult {
                     index,
-                    email: emails[index].trim().to_lowercase(),
+                    email: emails[index].clone(),
                     user_id: None,
                     outcome: Ok(Change::Unchanged),
                     ignored_fields: Vec::new(),
@@ -220,7 +229,11 @@ impl Service {
                         result.ignored_fields = effect.ignored.clone();
                         plan.commit(&user_id, effect);
                         present.insert(user_id.clone());
-                        result.user_id = Some(user_id);
+                        // A dry run names no one it has not added: the id
+                        // of a user from another org is not the caller's.
+                        if !(dry_run && change == Change::Created) {
+                            result.user_id = Some(user_id);
+                        }
                         Ok(change)
                     },
                 );
@@ -234,9 +247,18 @@ impl Service {
                 report.results.push(result);
             }
             if mode == SyncMode::Mirror {
-                let mut absent: Vec<String> = members::active_user_ids(conn, &plan.org)?
+                let named_emails: HashSet<&str> = emails.iter().map(String::as_str).collect();
+                let mut absent: Vec<String> = members::active_members(conn, &plan.org)?
                     .into_iter()
-                    .filter(|id| !present.contains(id))
+                    .filter(|m| {
+                        !present.contains(&m.user_id)
+                            && !named_emails.contains(m.user_email.as_str())
+                            && !m
+                                .external_id
+                                .as_ref()
+                                .is_some_and(|e| named_external_ids.contains(e))
+                    })
+                    .map(|m| m.user_id)
                     .collect();
                 absent.sort();
                 for user_id in absent {

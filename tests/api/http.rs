@@ -341,3 +341,44 @@ fn core_api_names_match_the_contract() {
         assert!(sdl.contains(field), "GroupUser lacks `{field}`");
     }
 }
+
+/// A body is read only once the token checks out, and only a caller who
+/// may write members gets the larger sync limit.
+#[actix_web::test]
+async fn bodies_are_read_after_authentication() {
+    let app = spawn_sqlite_with(&[
+        "--max-body-bytes",
+        "16384",
+        "--max-sync-body-bytes",
+        "65536",
+    ])
+    .await;
+    let org = app.create_org("bodies").await;
+    let sync_body = |count: usize| {
+        let records: Vec<Value> = (0..count)
+            .map(|i| json!({ "email": format!("p{i}@bodies.example"), "firstName": "P" }))
+            .collect();
+        let query = "mutation($org: Uuid, $r: [SyncRecord!]!) { syncMembers(org: $org, records: $r) { written } }";
+        serde_json::to_vec(&json!({ "query": query, "variables": { "org": org, "r": records } }))
+            .unwrap()
+    };
+    let (fits, beyond) = (sync_body(600), sync_body(1600));
+    assert!(fits.len() > 16384 && fits.len() < 65536, "{}", fits.len());
+    assert!(beyond.len() > 65536 && beyond.len() < 200_000);
+    // Past even the sync limit, a caller with no valid token hears 401.
+    for token in [None, Some("not-a-token")] {
+        let response = raw_post(&app, token, "application/json", None, beyond.clone()).await;
+        assert_eq!(response.status().as_u16(), 401);
+    }
+    // A token that may only read members is held to the general limit.
+    let reader = app.integration(org, "members:read");
+    let response = raw_post(&app, Some(&reader), "application/json", None, fits.clone()).await;
+    assert_eq!(response.status().as_u16(), 413);
+    let writer = app.integration(org, "members:write");
+    let response = raw_post(&app, Some(&writer), "application/json", None, beyond).await;
+    assert_eq!(response.status().as_u16(), 413);
+    let response = raw_post(&app, Some(&writer), "application/json", None, fits).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["data"]["syncMembers"]["written"], true, "{body}");
+}

@@ -148,9 +148,49 @@ async fn upsert_leaves_unmanaged_profiles_alone(app: &TestApp) {
     assert_eq!(linked["member"]["managed"], false);
     assert_eq!(linked["member"]["firstName"], "First");
     assert_eq!(linked["member"]["locale"], Value::Null);
-    assert_eq!(linked["ignoredFields"], json!(["firstName", "locale"]));
+    // Not a member yet: nothing about the user is compared.
+    assert_eq!(linked["ignoredFields"], json!([]));
+    let again = upsert(app, &admin, r#"email: "kim@home.example", user: {firstName: "Kimberly", lastName: "Last", locale: "fr-FR"}"#).await;
+    assert_eq!(again["result"], "unchanged", "{again}");
+    assert_eq!(again["ignoredFields"], json!(["firstName", "locale"]));
     let in_home = app.find(home, "email: \"kim@home.example\"").await;
     assert_eq!(in_home[0]["firstName"], "First");
+}
+
+/// Adding someone to an org answers the same whether or not their email
+/// is known in another org: a first name is always needed, and a dry run
+/// shows neither their id nor how their profile differs.
+async fn adding_members_reveals_no_other_org(app: &TestApp) {
+    let (home, _, _) = app.org_with_admin("probe-home").await;
+    let (_, _, admin) = app.org_with_admin("probe-guest").await;
+    app.create_member(home, "known@probe.example", "user").await;
+    let admin = &admin;
+    let answers = |email: &'static str| async move {
+        let bare = upsert(app, admin, &format!(r#"email: "{email}""#)).await;
+        let records = json!([{ "email": email, "firstName": "Guess", "locale": "de-DE" }]);
+        let dry = sync(app, admin, records, json!({ "dryRun": true })).await;
+        let without_name = sync(
+            app,
+            admin,
+            json!([{ "email": email }]),
+            json!({ "dryRun": true }),
+        )
+        .await;
+        (
+            (bare["result"].clone(), bare["errorCode"].clone()),
+            dry["results"][0].clone(),
+            without_name["results"][0]["errorCode"].clone(),
+        )
+    };
+    let (bare, dry, without_name) = answers("known@probe.example").await;
+    assert_eq!(bare, (json!("failed"), json!("INVALID_INPUT")));
+    assert_eq!(without_name, "INVALID_INPUT");
+    assert_eq!(dry["result"], "created", "{dry}");
+    assert_eq!(dry["userId"], Value::Null, "{dry}");
+    assert_eq!(dry["ignoredFields"], json!([]), "{dry}");
+    let mut unknown = answers("nobody@probe.example").await;
+    unknown.1["email"] = dry["email"].clone();
+    assert_eq!(unknown, (bare, dry, without_name));
 }
 
 /// Role and status changes through upsert keep an active admin and refuse
@@ -433,6 +473,30 @@ async fn sync_mirror_keeps_the_invariants(app: &TestApp) {
     assert_eq!(skipped["counts"]["retired"], 0, "{skipped}");
     let still = member(app, &admin, org, &format!("id: \"{named}\"")).await;
     assert_eq!(still["status"], "ACTIVE");
+    // So is one whose record does not validate, named by email or by
+    // the externalId the org knows them by.
+    let keyed = upsert(
+        app,
+        &admin,
+        r#"email: "keyed@mir.example", externalId: "k-1", user: {firstName: "K"}"#,
+    )
+    .await;
+    assert_eq!(keyed["result"], "created", "{keyed}");
+    let invalid = json!([
+        { "email": "stay@mir.example", "firstName": "Stay" },
+        { "email": " Named@Mir.example ", "timezone": "Mars/Olympus" },
+        { "email": "elsewhere@mir.example", "externalId": "k-1", "locale": "not a tag!" },
+    ]);
+    let skipped = sync(
+        app,
+        &admin,
+        invalid,
+        json!({ "mode": "MIRROR", "onError": "SKIP" }),
+    )
+    .await;
+    assert_eq!(skipped["counts"]["failed"], 2, "{skipped}");
+    assert_eq!(skipped["counts"]["retired"], 0, "{skipped}");
+    assert_eq!(total(app, &admin, "statuses: [RETIRED]").await, 2);
     // The operator mirrors without the last active admin: they stay.
     let mirrored = by_op(keep.clone(), json!({ "mode": "MIRROR" })).await;
     assert_eq!(
@@ -543,6 +607,7 @@ crate::both_backends!(
     sync_reuses_an_email_it_frees,
     upsert_creates_then_changes_only_what_is_given,
     upsert_leaves_unmanaged_profiles_alone,
+    adding_members_reveals_no_other_org,
     upsert_keeps_the_invariants,
     set_members_status_reports_and_restores,
     remove_members_guards_and_cleans_up,
