@@ -148,7 +148,7 @@ pub struct Started {
 pub fn start(common: &Common, serve: &Serve) -> Result<Started, StartError> {
     let db = open_database(common, serve.db_pool_size)?;
     let (keys, key_origin) = load_keys(common, db.backend)?;
-    let service = Service::new(db, keys);
+    let service = Service::with_standing_ttl(db, keys, serve.auth_cache_ttl);
     let limits = Limits {
         depth: serve.max_depth,
         complexity: serve.max_complexity,
@@ -173,7 +173,12 @@ pub fn start(common: &Common, serve: &Serve) -> Result<Started, StartError> {
             .map(|n| n.get())
             .unwrap_or(2)
     });
-    let server = http::server(state, listener, workers).map_err(|e| StartError(e.to_string()))?;
+    // Database work is bounded by the pool: more blocking threads per
+    // worker would only wait for a connection (and each thread that
+    // allocates may get its own allocator arena).
+    let blocking = (serve.db_pool_size as usize).max(2);
+    let server =
+        http::server(state, listener, workers, blocking).map_err(|e| StartError(e.to_string()))?;
     tracing::info!(%addr, backend = ?service.backend(), "listening");
     Ok(Started {
         server,

@@ -95,6 +95,12 @@ pub struct Serve {
     /// Database connections in the pool.
     #[arg(long, env = "ROSTER_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
+    /// How long a token found in good standing (not revoked, org active)
+    /// is trusted before the database is asked again; `0s` asks on every
+    /// request. Revocations and suspensions made through this server apply
+    /// at once; ones made by another process within this time.
+    #[arg(long, env = "ROSTER_AUTH_CACHE_TTL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub auth_cache_ttl: std::time::Duration,
     /// Largest request body accepted, in bytes; larger ones get 413.
     #[arg(long, env = "ROSTER_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,

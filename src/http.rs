@@ -35,8 +35,14 @@ pub struct AppState {
     pub max_sync_body_bytes: usize,
 }
 
-/// Builds the server on a bound listener.
-pub fn server(state: AppState, listener: TcpListener, workers: usize) -> std::io::Result<Server> {
+/// Builds the server on a bound listener; each worker runs its blocking
+/// (database) work on at most `blocking_threads` threads.
+pub fn server(
+    state: AppState,
+    listener: TcpListener,
+    workers: usize,
+    blocking_threads: usize,
+) -> std::io::Result<Server> {
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
@@ -53,6 +59,7 @@ pub fn server(state: AppState, listener: TcpListener, workers: usize) -> std::io
             .route("/metrics", web::get().to(metrics))
     })
     .workers(workers.max(1))
+    .worker_max_blocking_threads(blocking_threads.max(1))
     .listen(listener)?
     .run();
     Ok(server)

@@ -313,20 +313,27 @@ macro_rules! filtered {
     }};
 }
 
+/// Rows after `(key, id)` in list order. The outer `>=` (or `<=`) bound is
+/// implied by the rest, but it lets both databases start the index range
+/// at the cursor instead of scanning the org's members up to it.
 macro_rules! keyset {
     ($query:expr, $column:expr, $key:expr, $id:expr, $ascending:expr) => {{
         let (key, id) = ($key, $id);
         if $ascending {
             $query.filter(
-                $column
-                    .gt(key.clone())
-                    .or($column.eq(key).and(memberships::user_id.gt(id))),
+                $column.ge(key.clone()).and(
+                    $column
+                        .gt(key.clone())
+                        .or($column.eq(key).and(memberships::user_id.gt(id))),
+                ),
             )
         } else {
             $query.filter(
-                $column
-                    .lt(key.clone())
-                    .or($column.eq(key).and(memberships::user_id.lt(id))),
+                $column.le(key.clone()).and(
+                    $column
+                        .lt(key.clone())
+                        .or($column.eq(key).and(memberships::user_id.lt(id))),
+                ),
             )
         }
     }};

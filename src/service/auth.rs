@@ -1,7 +1,8 @@
 //! Turning a bearer token into a [`Principal`], and minting and revoking
 //! the tokens Roster issues.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
@@ -49,6 +50,13 @@ impl Service {
             .map_err(|e| AuthFailure::Refused(e.0))?;
         let jti = principal.jti.clone();
         let org = principal.org;
+        let key = (
+            jti.clone().unwrap_or_default(),
+            org.map(|o| o.as_db()).unwrap_or_default(),
+        );
+        if self.standing.holds(&key) {
+            return Ok(principal);
+        }
         let refusal = self
             .read(move |conn| {
                 let org_db = org.map(|o| o.as_db()).unwrap_or_default();
@@ -72,8 +80,17 @@ impl Service {
             .map_err(|_| AuthFailure::Unavailable)?;
         match refusal {
             Some(reason) => Err(AuthFailure::Refused(reason.into())),
-            None => Ok(principal),
+            None => {
+                self.standing.remember(key);
+                Ok(principal)
+            }
         }
+    }
+
+    /// Forgets every remembered standing (after a revocation or an org's
+    /// status change).
+    pub(super) fn forget_standing(&self) {
+        self.standing.clear();
     }
 
     /// Mints a token and records its `jti` so that it can be revoked.
@@ -143,7 +160,55 @@ impl Service {
     /// revoke.
     pub async fn revoke_token(&self, jti: &str) -> Result<bool> {
         let jti = jti.trim().to_owned();
-        self.write(move |conn| Ok(tokens::revoke(conn, &jti, now())? > 0))
-            .await
+        let revoked = self
+            .write(move |conn| Ok(tokens::revoke(conn, &jti, now())? > 0))
+            .await;
+        self.forget_standing();
+        revoked
+    }
+}
+
+/// Tokens whose standing was checked recently: `(jti, org)` and when.
+/// Bounded: when full it starts again empty.
+#[derive(Debug)]
+pub(super) struct StandingCache {
+    ttl: Duration,
+    checked: std::sync::Mutex<HashMap<(String, String), Instant>>,
+}
+
+const STANDING_CACHE_ENTRIES: usize = 10_000;
+
+impl StandingCache {
+    pub(super) fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            checked: std::sync::Mutex::default(),
+        }
+    }
+
+    fn holds(&self, key: &(String, String)) -> bool {
+        if self.ttl.is_zero() {
+            return false;
+        }
+        let checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+        checked.get(key).is_some_and(|at| at.elapsed() < self.ttl)
+    }
+
+    fn remember(&self, key: (String, String)) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+        if checked.len() >= STANDING_CACHE_ENTRIES {
+            checked.clear();
+        }
+        checked.insert(key, Instant::now());
+    }
+
+    fn clear(&self) {
+        self.checked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 }

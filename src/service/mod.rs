@@ -127,13 +127,23 @@ fn into_page<T>(mut items: Vec<T>, request: &PageRequest, total: Option<i64>) ->
 pub struct Service {
     db: Db,
     keys: Arc<JwtKeys>,
+    standing: Arc<auth::StandingCache>,
 }
 
 impl Service {
     pub fn new(db: Db, keys: JwtKeys) -> Self {
+        Self::with_standing_ttl(db, keys, std::time::Duration::ZERO)
+    }
+
+    /// A service that trusts a token's checked standing (not revoked, org
+    /// active) for `ttl` before asking the database again; zero asks on
+    /// every request. Revocations and suspensions made through this
+    /// service take effect at once whatever the ttl.
+    pub fn with_standing_ttl(db: Db, keys: JwtKeys, ttl: std::time::Duration) -> Self {
         Self {
             db,
             keys: Arc::new(keys),
+            standing: Arc::new(auth::StandingCache::new(ttl)),
         }
     }
 

@@ -62,29 +62,35 @@ impl Service {
         let slug = input.slug.as_deref().map(Slug::parse).transpose()?;
         let status = input.status.as_deref().map(OrgStatus::parse).transpose()?;
         let id = input.id;
-        self.write(move |conn| {
-            let current = orgs::find(conn, &id.as_db())?
-                .ok_or_else(|| Error::not_found("no org with this id"))?;
-            let mut changes = OrgChanges::default();
-            if let Some(name) = name.as_ref().filter(|n| **n != current.name) {
-                changes.name = Some(name.clone());
-                changes.name_key = Some(search_key(name));
-            }
-            if let Some(slug) = slug.as_ref().filter(|s| **s != current.slug) {
-                ensure_slug_free(conn, slug)?;
-                changes.slug = Some(slug.clone());
-            }
-            if let Some(status) = status.filter(|s| s.as_str() != current.status) {
-                changes.status = Some(status.as_str().into());
-            }
-            if changes.name.is_none() && changes.slug.is_none() && changes.status.is_none() {
-                return Ok(Outcome::unchanged(id.0));
-            }
-            changes.updated_at = Some(now());
-            let records = orgs::update(conn, &current.id, &changes)?;
-            Ok(Outcome::new(id.0, Change::Updated, records as i32))
-        })
-        .await
+        let outcome = self
+            .write(move |conn| {
+                let current = orgs::find(conn, &id.as_db())?
+                    .ok_or_else(|| Error::not_found("no org with this id"))?;
+                let mut changes = OrgChanges::default();
+                if let Some(name) = name.as_ref().filter(|n| **n != current.name) {
+                    changes.name = Some(name.clone());
+                    changes.name_key = Some(search_key(name));
+                }
+                if let Some(slug) = slug.as_ref().filter(|s| **s != current.slug) {
+                    ensure_slug_free(conn, slug)?;
+                    changes.slug = Some(slug.clone());
+                }
+                if let Some(status) = status.filter(|s| s.as_str() != current.status) {
+                    changes.status = Some(status.as_str().into());
+                }
+                if changes.name.is_none() && changes.slug.is_none() && changes.status.is_none() {
+                    return Ok(Outcome::unchanged(id.0));
+                }
+                changes.updated_at = Some(now());
+                let records = orgs::update(conn, &current.id, &changes)?;
+                Ok(Outcome::new(id.0, Change::Updated, records as i32))
+            })
+            .await;
+        if status.is_some() {
+            // A suspension refuses the org's tokens from the next request.
+            self.forget_standing();
+        }
+        outcome
     }
 
     /// One org. Operators see any (`None` when unknown); a tenant caller

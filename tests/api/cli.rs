@@ -73,6 +73,9 @@ async fn cli_provisions_and_mints(app: &TestApp) {
     let jti = claims["jti"].as_str().unwrap();
     let (ok, _, stderr) = roster(app, &["token", "revoke", jti]);
     assert!(ok, "{stderr}");
+    // Revoked by another process: the server trusts the standing it saw
+    // for ROSTER_AUTH_CACHE_TTL (1 s by default), then refuses.
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     let (status, _) = app.post(&token, "{ __typename }", json!({})).await;
     assert_eq!(status, 401, "revoked token still accepted");
     let (ok, _, stderr) = roster(app, &["token", "revoke", jti]);

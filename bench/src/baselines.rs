@@ -1,0 +1,211 @@
+//! Baselines measured in-process, without HTTP or GraphQL:
+//!
+//! - B2: the SQL that `findUserBy(email)` runs, through Roster's own db
+//!   function, in a loop on a few threads.
+//! - B3: the rows a 10,000-record `syncMembers` writes, inserted in one
+//!   transaction with multi-row INSERTs and nothing else.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use diesel::connection::{Instrumentation, InstrumentationEvent};
+use diesel::prelude::*;
+use roster::db::models::{GroupMembershipRow, GroupRow, OrgRow};
+use roster::db::schema::{group_memberships, groups, memberships, users};
+use roster::db::{Db, DbConn, users::Criteria};
+use roster::domain::search_key;
+
+use crate::dataset::{self, BIG_ORG_SLUG, EMAIL_DOMAIN, insert_rows, mix};
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// B2's result: lookups per second, and the statement's text as the
+/// database received it (for pgbench).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LookupRate {
+    pub per_second: f64,
+    pub lookups: u64,
+    pub threads: usize,
+    pub sql: String,
+}
+
+/// Runs `findUserBy`'s lookup for random members of the large org on
+/// `threads` threads for `seconds`.
+pub fn find_user_loop(url: &str, big_org: usize, threads: usize, seconds: f64) -> Res<LookupRate> {
+    let db = Db::connect(url, threads as u32)?;
+    let org = dataset::org_id(&mut *db.pool.get()?, BIG_ORG_SLUG)?;
+    let sql = statement_text(&mut *db.pool.get()?, &org)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let mut workers = Vec::new();
+    for t in 0..threads {
+        let (pool, org, stop, done) = (db.pool.clone(), org.clone(), stop.clone(), done.clone());
+        workers.push(std::thread::spawn(move || -> Result<(), String> {
+            let mut conn = pool.get().map_err(|e| e.to_string())?;
+            let mut i = t as u64;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                let n = mix(i.wrapping_mul(7919)) % big_org as u64;
+                let email = format!("u{n}@{EMAIL_DOMAIN}");
+                let criteria = Criteria {
+                    email: Some(&email),
+                    ..Criteria::default()
+                };
+                let found = roster::db::users::search_in_org(&mut conn, &org, &criteria, 10)
+                    .map_err(|e| e.to_string())?;
+                if found.len() != 1 {
+                    return Err(format!("{email} not found in the large org"));
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(())
+        }));
+    }
+    // Let the threads settle, then count over the measured window.
+    std::thread::sleep(Duration::from_millis(500));
+    let (before, started) = (done.load(Ordering::Relaxed), Instant::now());
+    std::thread::sleep(Duration::from_secs_f64(seconds));
+    let lookups = done.load(Ordering::Relaxed) - before;
+    let elapsed = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for worker in workers {
+        worker.join().map_err(|_| "a B2 thread panicked")??;
+    }
+    Ok(LookupRate {
+        per_second: lookups as f64 / elapsed,
+        lookups,
+        threads,
+        sql,
+    })
+}
+
+/// Records the text of the next statement a connection runs.
+struct Capture(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Instrumentation for Capture {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        if let InstrumentationEvent::StartQuery { query, .. } = event {
+            self.0.lock().expect("capture lock").push(query.to_string());
+        }
+    }
+}
+
+/// The SQL `findUserBy(email)` sends, with its binds as `$n` (the text
+/// diesel logs ends in `-- binds: [...]`).
+fn statement_text(conn: &mut DbConn, org: &str) -> Res<String> {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let email = format!("u0@{EMAIL_DOMAIN}");
+    let criteria = Criteria {
+        email: Some(&email),
+        ..Criteria::default()
+    };
+    let capture = Capture(seen.clone());
+    match conn {
+        DbConn::Postgres(c) => c.set_instrumentation(capture),
+        DbConn::Sqlite(c) => c.set_instrumentation(capture),
+    }
+    roster::db::users::search_in_org(conn, org, &criteria, 10)?;
+    let text = seen
+        .lock()
+        .expect("capture lock")
+        .last()
+        .cloned()
+        .unwrap_or_default();
+    Ok(text
+        .split(" -- binds:")
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned())
+}
+
+/// B3's result.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InsertTime {
+    pub seconds: f64,
+    pub users: usize,
+    pub memberships: usize,
+    pub group_memberships: usize,
+}
+
+/// Inserts `records` new users with their memberships and group
+/// memberships into a new org, as a sync of the same records would, in
+/// one transaction.
+pub fn batched_insert(url: &str, records: usize, run: &str) -> Res<InsertTime> {
+    let db = Db::connect(url, 1)?;
+    let mut conn = db.pool.get()?;
+    let conn: &mut DbConn = &mut conn;
+    let chunk = dataset::chunk_for(conn);
+    let at = dataset::base_time();
+    let org_id = uuid::Uuid::now_v7().to_string();
+    let name = format!("Bench B3 {run}");
+    let org = OrgRow {
+        id: org_id.clone(),
+        slug: format!("bench-b3-{run}"),
+        name_key: search_key(&name),
+        name,
+        status: "active".into(),
+        created_at: at,
+        updated_at: at,
+    };
+    let group_rows: Vec<GroupRow> = (0..10)
+        .map(|g| {
+            let name = format!("Team {g}");
+            GroupRow {
+                org_id: org_id.clone(),
+                id: uuid::Uuid::now_v7().to_string(),
+                name_key: search_key(&name),
+                name,
+                description: None,
+                created_at: at,
+                updated_at: at,
+            }
+        })
+        .collect();
+    roster::db::write_transaction(conn, |conn| -> QueryResult<()> {
+        roster::db::orgs::insert(conn, &org)?;
+        insert_rows!(conn, groups::table, group_rows, chunk);
+        Ok(())
+    })?;
+    // The rows are built inside the timed part, as the sync builds them.
+    let started = Instant::now();
+    let mut counts = (0, 0, 0);
+    roster::db::write_transaction(conn, |conn| -> QueryResult<()> {
+        let now = chrono::Utc::now().naive_utc();
+        let mut user_rows = Vec::with_capacity(records);
+        let mut member_rows = Vec::with_capacity(records);
+        let mut group_member_rows = Vec::with_capacity(records);
+        for i in 0..records {
+            let user = dataset::user_row(
+                uuid::Uuid::now_v7().to_string(),
+                crate::scenarios::sync_email(&format!("b3-{run}"), i),
+                i as u64,
+                now,
+            );
+            member_rows.push(dataset::membership_row(&org_id, &user, i as u64, false));
+            for g in crate::scenarios::sync_groups(i) {
+                group_member_rows.push(GroupMembershipRow {
+                    org_id: org_id.clone(),
+                    group_id: group_rows[g].id.clone(),
+                    user_id: user.id.clone(),
+                    role: "member".into(),
+                    created_at: now,
+                });
+            }
+            user_rows.push(user);
+        }
+        insert_rows!(conn, users::table, user_rows, chunk);
+        insert_rows!(conn, memberships::table, member_rows, chunk);
+        insert_rows!(conn, group_memberships::table, group_member_rows, chunk);
+        counts = (user_rows.len(), member_rows.len(), group_member_rows.len());
+        Ok(())
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(InsertTime {
+        seconds,
+        users: counts.0,
+        memberships: counts.1,
+        group_memberships: counts.2,
+    })
+}

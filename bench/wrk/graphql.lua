@@ -1,0 +1,90 @@
+-- One benchmark scenario for wrk: a POST of a GraphQL request (or a plain
+-- GET when BENCH_BODY is unset), with every response checked.
+--
+-- BENCH_BODY     the request body; "{n}" becomes a random number below
+--                BENCH_RANGE, "{u}" a number unique within the run
+-- BENCH_TOKEN    the bearer token
+-- BENCH_EXPECT   text every good response contains
+-- BENCH_CHECK    "0" to skip reading response bodies (status still counts)
+-- BENCH_DELAY_MS pause before each request on a connection (paced runs)
+--
+-- A response fails when its status is not 200, when it carries a GraphQL
+-- "errors" member, or when BENCH_EXPECT is missing from it. done() prints
+-- one line, "BENCH_RESULT {json}".
+
+local body = os.getenv("BENCH_BODY")
+local token = os.getenv("BENCH_TOKEN")
+local expect = os.getenv("BENCH_EXPECT")
+local check = os.getenv("BENCH_CHECK") ~= "0"
+local range = tonumber(os.getenv("BENCH_RANGE") or "1")
+local delay_ms = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
+local run = os.getenv("BENCH_RUN") or "0"
+
+local threads = {}
+
+function setup(thread)
+    thread:set("thread_id", #threads)
+    table.insert(threads, thread)
+end
+
+function init(args)
+    failures = 0
+    checked = 0
+    counter = 0
+    math.randomseed(os.time() * 1000 + thread_id)
+    if token then
+        wrk.headers["Authorization"] = "Bearer " .. token
+    end
+    if body then
+        wrk.method = "POST"
+        wrk.headers["Content-Type"] = "application/json"
+        wrk.headers["Accept"] = "application/json"
+    end
+end
+
+if body then
+    function request()
+        counter = counter + 1
+        local n = tostring(math.random(0, range - 1))
+        local u = run .. "-" .. thread_id .. "-" .. counter
+        local text = body:gsub("{n}", n):gsub("{u}", u)
+        return wrk.format(nil, nil, nil, text)
+    end
+end
+
+if delay_ms > 0 then
+    function delay()
+        return delay_ms
+    end
+end
+
+if check then
+    function response(status, headers, text)
+        checked = checked + 1
+        if status ~= 200
+            or text:find('"errors"', 1, true)
+            or (expect and not text:find(expect, 1, true)) then
+            failures = failures + 1
+            if failures == 1 then
+                io.stderr:write("first failure: " .. status .. " " .. text:sub(1, 300) .. "\n")
+            end
+        end
+    end
+end
+
+function done(summary, latency, requests)
+    local failed, seen = 0, 0
+    for _, thread in ipairs(threads) do
+        failed = failed + (thread:get("failures") or 0)
+        seen = seen + (thread:get("checked") or 0)
+    end
+    local e = summary.errors
+    io.write(string.format(
+        'BENCH_RESULT {"requests":%d,"duration_us":%d,"failures":%d,"checked":%d,' ..
+        '"socket_errors":%d,"status_errors":%d,"timeouts":%d,' ..
+        '"p50_us":%d,"p90_us":%d,"p99_us":%d,"mean_us":%.1f,"max_us":%d}\n',
+        summary.requests, summary.duration, failed, seen,
+        e.connect + e.read + e.write, e.status, e.timeout,
+        latency:percentile(50), latency:percentile(90), latency:percentile(99),
+        latency.mean, latency.max))
+end
