@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use super::models::{GroupChanges, GroupMembershipRow, GroupRow, GroupUserRow, MemberGroupRow};
 use super::schema::{group_memberships, groups, memberships, users};
 use super::{DbConn, contains_pattern};
+use crate::domain::search_key;
 
 pub fn insert(conn: &mut DbConn, row: &GroupRow) -> QueryResult<usize> {
     diesel::insert_into(groups::table).values(row).execute(conn)
@@ -156,6 +157,11 @@ pub fn all(conn: &mut DbConn, org_id: &str) -> QueryResult<Vec<GroupRow>> {
 
 /// The groups of these members of the org, ordered by user and group name:
 /// one statement per few hundred members, whatever the number of groups.
+///
+/// The rows are found through `(org_id, user_id)` and each group's name is
+/// a subquery by primary key. A join would let PostgreSQL start from the
+/// org's groups and filter every member of each: in an org of 100,000
+/// that is 150,000 rows read for a page of 50.
 pub fn of_members(
     conn: &mut DbConn,
     org_id: &str,
@@ -163,26 +169,31 @@ pub fn of_members(
 ) -> QueryResult<Vec<MemberGroupRow>> {
     let mut rows = Vec::new();
     for chunk in user_ids.chunks(super::IN_CHUNK) {
+        let group_name = groups::table
+            .filter(groups::org_id.eq(group_memberships::org_id))
+            .filter(groups::id.eq(group_memberships::group_id))
+            .select(groups::name)
+            .single_value()
+            .assume_not_null();
         rows.extend(
             group_memberships::table
-                .inner_join(
-                    groups::table.on(groups::org_id
-                        .eq(group_memberships::org_id)
-                        .and(groups::id.eq(group_memberships::group_id))),
-                )
                 .filter(group_memberships::org_id.eq(org_id))
                 .filter(group_memberships::user_id.eq_any(chunk))
                 .select((
                     group_memberships::user_id,
-                    groups::id,
-                    groups::name,
+                    group_memberships::group_id,
+                    group_name,
                     group_memberships::role,
                 ))
-                .order((group_memberships::user_id.asc(), groups::name_key.asc()))
                 .load::<MemberGroupRow>(conn)?,
         );
     }
-    Ok(rows)
+    let mut keyed: Vec<(String, MemberGroupRow)> = rows
+        .into_iter()
+        .map(|row| (search_key(&row.name), row))
+        .collect();
+    keyed.sort_by(|(a_key, a), (b_key, b)| a.user_id.cmp(&b.user_id).then(a_key.cmp(b_key)));
+    Ok(keyed.into_iter().map(|(_, row)| row).collect())
 }
 
 /// The group memberships of these members of the org.

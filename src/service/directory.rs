@@ -192,11 +192,25 @@ impl Service {
                 (SortKey::Text(text), SortField::Name | SortField::Email) => {
                     !text.chars().any(char::is_control)
                 }
-                (SortKey::Time(_), SortField::CreatedAt | SortField::UpdatedAt) => true,
+                (SortKey::Time(at), SortField::CreatedAt | SortField::UpdatedAt) => {
+                    storable_time(*at)
+                }
                 _ => false,
             };
             if !key_fits || position.id.parse::<UserId>().is_err() {
                 return Err(Error::invalid("this is not a cursor from this list"));
+            }
+        }
+        for (name, at) in [
+            ("createdAfter", query.created_after),
+            ("createdBefore", query.created_before),
+            ("updatedAfter", query.updated_after),
+            ("updatedBefore", query.updated_before),
+        ] {
+            if at.is_some_and(|at| !storable_time(at)) {
+                return Err(Error::invalid(format!(
+                    "{name} must be between the years 1 and 9999"
+                )));
             }
         }
         bounded_list("groupIds", &query.group_ids)?;
@@ -268,4 +282,12 @@ impl Service {
         })
         .await
     }
+}
+
+/// Whether both databases can compare with this time: PostgreSQL's
+/// timestamps stop at 4713 BC, and years of other than four digits would
+/// not sort as text on SQLite.
+fn storable_time(at: NaiveDateTime) -> bool {
+    use chrono::Datelike;
+    (1..=9999).contains(&at.year())
 }

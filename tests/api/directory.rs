@@ -480,6 +480,15 @@ async fn members_filters_and_cursors(app: &TestApp) {
             "after: \"{}\"",
             forged(json!({"f": "Name", "a": true, "k": {"Text": "x\u{0}"}, "i": Uuid::now_v7()}))
         ),
+        format!(
+            "after: \"{}\", sortBy: {{field: CREATED_AT}}",
+            forged(
+                json!({"f": "CreatedAt", "a": true, "k": {"Time": "-5000-01-01T00:00:00"}, "i": Uuid::now_v7()})
+            )
+        ),
+        // Times the databases cannot compare with.
+        "createdAfter: \"-5000-01-01T00:00:00Z\"".to_owned(),
+        "updatedBefore: \"0000-06-01T00:00:00Z\"".to_owned(),
     ] {
         let query = format!("{{ members({bad}) {{ totalCount }} }}");
         assert_eq!(
