@@ -85,7 +85,7 @@ pub struct ScenarioResult {
     pub paced_connections: usize,
     pub errors: u64,
     pub sql_per_request: f64,
-    /// Median latency of requests sent one at a time (no load).
+    /// Median latency with one connection sending one request at a time.
     pub serial_p50_ms: f64,
     pub peak_rss_mb: f64,
 }

@@ -285,7 +285,7 @@ fn measure_backend(
     }
     if let (Some(page), Some(deep)) = (page, deep) {
         ratios.push(Ratio::at_most(
-            "deep page / page 1 latency (p50, one request at a time)",
+            "deep page / page 1 latency (p50 without load)",
             deep.serial_p50_ms / page.serial_p50_ms,
             1.2,
         ));
@@ -419,6 +419,8 @@ fn measure_load(
     let max = wrk("max", c, timing.max_s, 0)?;
     let max_rps = max.rate();
     let serial = server.one_at_a_time(load, 50)?;
+    // Latency without load: one connection, one request at a time.
+    let unloaded = wrk("unloaded", 1, timing.calibrate_s.max(2), 0)?;
     // Paced: each of `paced_c` connections waits `delay` ms before each
     // request; size the pool so that a cycle is about 10 ms or more,
     // then correct the delay for the latency seen in a short calibration.
@@ -432,7 +434,7 @@ fn measure_load(
     let delay = (cycle_ms - latency_ms).round().max(1.0) as u64;
     let paced = wrk("paced", paced_c, timing.paced_s, delay)?;
     let peak_rss_mb = server.peak_rss_mb();
-    let errors = [&warm, &max, &calibration, &paced]
+    let errors = [&warm, &max, &unloaded, &calibration, &paced]
         .iter()
         .map(|r| r.errors())
         .sum::<u64>()
@@ -450,7 +452,7 @@ fn measure_load(
         paced_connections: paced_c,
         errors,
         sql_per_request: serial.statements,
-        serial_p50_ms: serial.p50_ms,
+        serial_p50_ms: unloaded.p50_us as f64 / 1000.0,
         peak_rss_mb,
     })
 }
@@ -524,7 +526,6 @@ fn run_wrk(
 /// Requests sent one at a time.
 struct Serial {
     statements: f64,
-    p50_ms: f64,
     failures: u64,
 }
 
@@ -705,14 +706,11 @@ impl Server {
     }
 
     /// Sends `count` requests one after another: SQL statements per request
-    /// (none is in flight when the counter is read), the median latency
-    /// without load, and how many failed.
+    /// (none is in flight when the counter is read), and how many failed.
     fn one_at_a_time(&self, load: &Load, count: u64) -> Res<Serial> {
         let before = self.statements()?;
         let mut failures = 0;
-        let mut latencies = Vec::new();
         for i in 0..count {
-            let started = Instant::now();
             let url = format!("{}{}", self.base, load.path);
             let mut request = match &load.body {
                 Some(_) => self.agent.post(&url),
@@ -741,16 +739,13 @@ impl Server {
                             .as_ref()
                             .is_none_or(|e| text.contains(e.as_str()))
                 });
-            latencies.push(started.elapsed().as_secs_f64() * 1000.0);
             if !good {
                 failures += 1;
             }
         }
         let statements = self.statements()? - before;
-        latencies.sort_by(f64::total_cmp);
         Ok(Serial {
             statements: statements as f64 / count as f64,
-            p50_ms: latencies[latencies.len() / 2],
             failures,
         })
     }
