@@ -57,6 +57,7 @@ impl Service {
         if self.standing.holds(&key) {
             return Ok(principal);
         }
+        let epoch = self.standing.epoch();
         let refusal = self
             .read(move |conn| {
                 let org_db = org.map(|o| o.as_db()).unwrap_or_default();
@@ -81,7 +82,7 @@ impl Service {
         match refusal {
             Some(reason) => Err(AuthFailure::Refused(reason.into())),
             None => {
-                self.standing.remember(key);
+                self.standing.remember(key, epoch);
                 Ok(principal)
             }
         }
@@ -169,11 +170,19 @@ impl Service {
 }
 
 /// Tokens whose standing was checked recently: `(jti, org)` and when.
-/// Bounded: when full it starts again empty.
+/// Bounded: when full it starts again empty. Clearing starts a new epoch,
+/// and a check that began before it is not remembered, so that a request
+/// racing a revocation cannot put the revoked token back.
 #[derive(Debug)]
 pub(super) struct StandingCache {
     ttl: Duration,
-    checked: std::sync::Mutex<HashMap<(String, String), Instant>>,
+    checked: std::sync::Mutex<Checked>,
+}
+
+#[derive(Debug, Default)]
+struct Checked {
+    epoch: u64,
+    at: HashMap<(String, String), Instant>,
 }
 
 const STANDING_CACHE_ENTRIES: usize = 10_000;
@@ -186,29 +195,70 @@ impl StandingCache {
         }
     }
 
-    fn holds(&self, key: &(String, String)) -> bool {
-        if self.ttl.is_zero() {
-            return false;
-        }
-        let checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
-        checked.get(key).is_some_and(|at| at.elapsed() < self.ttl)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Checked> {
+        self.checked.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn remember(&self, key: (String, String)) {
+    fn holds(&self, key: &(String, String)) -> bool {
+        !self.ttl.is_zero()
+            && self
+                .lock()
+                .at
+                .get(key)
+                .is_some_and(|at| at.elapsed() < self.ttl)
+    }
+
+    fn epoch(&self) -> u64 {
+        self.lock().epoch
+    }
+
+    /// Remembers a good standing checked since `epoch` began.
+    fn remember(&self, key: (String, String), epoch: u64) {
         if self.ttl.is_zero() {
             return;
         }
-        let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
-        if checked.len() >= STANDING_CACHE_ENTRIES {
-            checked.clear();
+        let mut checked = self.lock();
+        if checked.epoch != epoch {
+            return;
         }
-        checked.insert(key, Instant::now());
+        if checked.at.len() >= STANDING_CACHE_ENTRIES {
+            checked.at.clear();
+        }
+        checked.at.insert(key, Instant::now());
     }
 
     fn clear(&self) {
-        self.checked
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        let mut checked = self.lock();
+        checked.epoch += 1;
+        checked.at.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> (String, String) {
+        ("jti-1".into(), "org-1".into())
+    }
+
+    #[test]
+    fn a_check_older_than_a_clear_is_not_remembered() {
+        let cache = StandingCache::new(Duration::from_secs(60));
+        let before = cache.epoch();
+        cache.clear();
+        cache.remember(key(), before);
+        assert!(!cache.holds(&key()));
+        cache.remember(key(), cache.epoch());
+        assert!(cache.holds(&key()));
+        cache.clear();
+        assert!(!cache.holds(&key()));
+    }
+
+    #[test]
+    fn a_zero_ttl_remembers_nothing() {
+        let cache = StandingCache::new(Duration::ZERO);
+        cache.remember(key(), cache.epoch());
+        assert!(!cache.holds(&key()));
     }
 }
