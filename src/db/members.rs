@@ -48,13 +48,13 @@ pub fn update(
         .execute(conn)
 }
 
-/// The user ids of the org's active admins, locked until the transaction
-/// ends. Call it before demoting, retiring or removing an admin: on
+/// The user ids of the org's active admins; with `lock`, locked until the
+/// transaction ends. Lock them before demoting, retiring or removing an admin: on
 /// PostgreSQL two such transactions then queue on the same rows and the
 /// second sees the first's outcome (READ COMMITTED re-checks a locked row),
 /// so they cannot both remove "the other" admin. SQLite needs no row lock:
 /// write transactions start `IMMEDIATE` and so run one at a time.
-pub fn lock_active_admins(conn: &mut DbConn, org_id: &str) -> QueryResult<Vec<String>> {
+pub fn active_admins(conn: &mut DbConn, org_id: &str, lock: bool) -> QueryResult<Vec<String>> {
     let query = memberships::table
         .filter(memberships::org_id.eq(org_id))
         .filter(memberships::role.eq("admin"))
@@ -62,7 +62,8 @@ pub fn lock_active_admins(conn: &mut DbConn, org_id: &str) -> QueryResult<Vec<St
         .select(memberships::user_id)
         .order(memberships::user_id.asc());
     match conn {
-        DbConn::Postgres(pg) => query.for_update().load(pg),
+        DbConn::Postgres(pg) if lock => query.for_update().load(pg),
+        DbConn::Postgres(pg) => query.load(pg),
         DbConn::Sqlite(sqlite) => query.load(sqlite),
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::members::ensure_org;
-use super::plan::{Checked, Effect, Failure, Plan};
+use super::plan::{Admins, Checked, Effect, Failure, Plan};
 use super::{Service, now};
 use crate::auth::{Principal, Scope};
 use crate::db::{DbConn, members, users};
@@ -66,7 +66,7 @@ fn load_members(conn: &mut DbConn, org: OrgId, who: &Principal, ids: &[String]) 
     if ids.len() > 1 {
         crate::db::plan_each_statement(conn)?;
     }
-    let mut plan = Plan::load(conn, org, who, &[], true)?;
+    let mut plan = Plan::load(conn, org, who, &[], Admins::Lock)?;
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     plan.members = members::of_users(conn, &plan.org, &refs)?
         .into_iter()

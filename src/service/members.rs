@@ -326,7 +326,7 @@ impl Service {
             // Lock the admin rows before reading the member, so the
             // last-admin check below sees every concurrent demotion.
             let active_admins = if role.is_some() || status.is_some() {
-                members::lock_active_admins(conn, &org_db)?
+                members::active_admins(conn, &org_db, true)?
             } else {
                 Vec::new()
             };

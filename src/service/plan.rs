@@ -173,6 +173,29 @@ pub(super) struct Effect {
     pub(super) ignored: Vec<&'static str>,
 }
 
+/// Whether a plan needs the org's active admins, and whether to lock them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Admins {
+    /// No change can demote, retire or remove anyone.
+    Skip,
+    /// Read them, for a report that writes nothing (a dry run).
+    Read,
+    /// Read and lock them: the plan will be written.
+    Lock,
+}
+
+impl Admins {
+    /// `Lock` when a written plan can take admin power away, `Read` when
+    /// such a plan is only reported.
+    pub(super) fn when(can_remove_power: bool, dry_run: bool) -> Self {
+        match (can_remove_power, dry_run) {
+            (false, _) => Self::Skip,
+            (true, true) => Self::Read,
+            (true, false) => Self::Lock,
+        }
+    }
+}
+
 impl Plan {
     /// Loads what the records can touch: their users by email, the org's
     /// members by externalId and by user, their groups and the org's
@@ -184,7 +207,7 @@ impl Plan {
         org: OrgId,
         who: &Principal,
         records: &[&Checked],
-        guard_admins: bool,
+        admins: Admins,
     ) -> Result<Self> {
         if records.len() > 1 {
             crate::db::plan_each_statement(conn)?;
@@ -195,8 +218,8 @@ impl Plan {
             .iter()
             .filter_map(|r| r.external_id.as_deref())
             .collect();
-        let active_admins: HashSet<String> = if guard_admins {
-            members::lock_active_admins(conn, &org)?
+        let active_admins: HashSet<String> = if admins != Admins::Skip {
+            members::active_admins(conn, &org, admins == Admins::Lock)?
                 .into_iter()
                 .collect()
         } else {

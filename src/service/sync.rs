@@ -5,10 +5,10 @@ use std::collections::HashSet;
 
 use super::directory::{MemberView, with_groups};
 use super::members::ensure_org;
-use super::plan::{Checked, Failure, Plan, check};
+use super::plan::{Admins, Checked, Failure, Plan, check};
 use super::{Change, Service};
 use crate::auth::{Principal, Scope};
-use crate::db::members;
+use crate::db::{DbConn, members};
 use crate::domain::{MemberStatus, OrgId, Role};
 use crate::error::{Error, Result};
 
@@ -116,7 +116,7 @@ impl Service {
         let who = who.clone();
         self.write(move |conn| {
             ensure_org(conn, org)?;
-            let guard = record.role.is_some() || record.status.is_some();
+            let guard = Admins::when(record.role.is_some() || record.status.is_some(), false);
             let mut plan = Plan::load(conn, org, &who, &[&record], guard)?;
             let (user_id, change, effect) = plan.effect(&record)?;
             let ignored_fields = effect.ignored.clone();
@@ -184,11 +184,14 @@ impl Service {
             .collect();
         let (mode, skip_failed, dry_run) = (request.mode, request.skip_failed, request.dry_run);
         let who = who.clone();
-        self.write(move |conn| {
+        let work = move |conn: &mut DbConn| -> Result<SyncReport> {
             ensure_org(conn, org)?;
             let valid: Vec<&Checked> = checked.iter().filter_map(|c| c.as_ref().ok()).collect();
-            let guard = mode == SyncMode::Mirror
-                || valid.iter().any(|r| r.role.is_some() || r.status.is_some());
+            let guard = Admins::when(
+                mode == SyncMode::Mirror
+                    || valid.iter().any(|r| r.role.is_some() || r.status.is_some()),
+                dry_run,
+            );
             let mut plan = Plan::load(conn, org, &who, &valid, guard)?;
             let mut report = SyncReport {
                 dry_run,
@@ -277,7 +280,14 @@ impl Service {
             }
             report.written = write;
             Ok(report)
-        })
-        .await
+        };
+        if dry_run {
+            // A report takes no write lock: one read transaction, so that
+            // it sees one state of the org.
+            self.read(move |conn| diesel::Connection::transaction(conn, work))
+                .await
+        } else {
+            self.write(work).await
+        }
     }
 }

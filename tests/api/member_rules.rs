@@ -603,6 +603,56 @@ async fn sync_reuses_an_email_it_frees(app: &TestApp) {
     );
 }
 
+/// A dry run only reads: it answers while another transaction holds the
+/// write lock (SQLite) or the org's membership rows (PostgreSQL).
+async fn dry_run_takes_no_write_lock(app: &TestApp) {
+    let (org, _, admin) = app.org_with_admin("dry").await;
+    app.create_member(org, "m@dry.example", "user").await;
+    let url = app.database_url.clone();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (held, holding) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        use diesel::{Connection, RunQueryDsl};
+        let hold = |conn: &mut dyn FnMut(&str)| {
+            held.send(()).unwrap();
+            let _ = released.recv();
+            conn("ROLLBACK");
+        };
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            let mut c = diesel::SqliteConnection::establish(path).unwrap();
+            diesel::sql_query("BEGIN IMMEDIATE")
+                .execute(&mut c)
+                .unwrap();
+            hold(&mut |sql| {
+                diesel::sql_query(sql).execute(&mut c).unwrap();
+            });
+        } else {
+            let mut c = diesel::PgConnection::establish(&url).unwrap();
+            diesel::sql_query("BEGIN").execute(&mut c).unwrap();
+            let lock = format!("SELECT 1 FROM memberships WHERE org_id = '{org}' FOR UPDATE");
+            diesel::sql_query(lock).execute(&mut c).unwrap();
+            hold(&mut |sql| {
+                diesel::sql_query(sql).execute(&mut c).unwrap();
+            });
+        }
+    });
+    holding.recv().unwrap();
+    let records = json!([{ "email": "new@dry.example", "firstName": "New" }]);
+    let options = json!({ "mode": "MIRROR", "dryRun": true });
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        sync(app, &admin, records, options),
+    )
+    .await;
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    let answer = answer.expect("the dry run waited for the lock");
+    assert_eq!(answer["written"], false, "{answer}");
+    assert_eq!(answer["counts"]["created"], 1, "{answer}");
+    assert_eq!(answer["counts"]["retired"], 1, "{answer}");
+    assert_eq!(total(app, &admin, "statuses: [ACTIVE]").await, 2);
+}
+
 crate::both_backends!(
     sync_reuses_an_email_it_frees,
     upsert_creates_then_changes_only_what_is_given,
@@ -614,4 +664,5 @@ crate::both_backends!(
     sync_modes_and_failures,
     sync_mirror_keeps_the_invariants,
     attributes_rules,
+    dry_run_takes_no_write_lock,
 );
