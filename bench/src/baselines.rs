@@ -11,10 +11,9 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::{Instrumentation, InstrumentationEvent};
 use diesel::prelude::*;
-use roster::db::models::{GroupMembershipRow, GroupRow, OrgRow};
+use roster::db::models::{GroupMembershipRow, GroupRow};
 use roster::db::schema::{group_memberships, groups, memberships, users};
 use roster::db::{Db, DbConn, users::Criteria};
-use roster::domain::search_key;
 
 use crate::dataset::{self, BIG_ORG_SLUG, EMAIL_DOMAIN, insert_rows, mix};
 
@@ -138,30 +137,10 @@ pub fn batched_insert(url: &str, records: usize, run: &str) -> Res<InsertTime> {
     let conn: &mut DbConn = &mut conn;
     let chunk = dataset::chunk_for(conn);
     let at = dataset::base_time();
-    let org_id = uuid::Uuid::now_v7().to_string();
-    let name = format!("Bench B3 {run}");
-    let org = OrgRow {
-        id: org_id.clone(),
-        slug: format!("bench-b3-{run}"),
-        name_key: search_key(&name),
-        name,
-        status: "active".into(),
-        created_at: at,
-        updated_at: at,
-    };
+    let org = dataset::org_row(format!("bench-b3-{run}"), format!("Bench B3 {run}"), at);
+    let org_id = org.id.clone();
     let group_rows: Vec<GroupRow> = (0..10)
-        .map(|g| {
-            let name = format!("Team {g}");
-            GroupRow {
-                org_id: org_id.clone(),
-                id: uuid::Uuid::now_v7().to_string(),
-                name_key: search_key(&name),
-                name,
-                description: None,
-                created_at: at,
-                updated_at: at,
-            }
-        })
+        .map(|g| dataset::group_row(&org_id, g, at))
         .collect();
     roster::db::write_transaction(conn, |conn| -> QueryResult<()> {
         roster::db::orgs::insert(conn, &org)?;

@@ -89,6 +89,33 @@ pub fn base_time() -> NaiveDateTime {
         .naive_utc()
 }
 
+/// A new org.
+pub fn org_row(slug: String, name: String, at: NaiveDateTime) -> OrgRow {
+    OrgRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        slug,
+        name_key: search_key(&name),
+        name,
+        status: "active".into(),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+/// Group `g` of an org: "Team {g}".
+pub fn group_row(org_id: &str, g: usize, at: NaiveDateTime) -> GroupRow {
+    let name = format!("Team {g}");
+    GroupRow {
+        org_id: org_id.to_owned(),
+        id: uuid::Uuid::now_v7().to_string(),
+        name_key: search_key(&name),
+        name,
+        description: None,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
 /// User `n` as a row.
 pub fn user_row(id: String, email: String, n: u64, at: NaiveDateTime) -> UserRow {
     let h = mix(n);
@@ -188,35 +215,19 @@ pub fn seed(url: &str, sizes: Sizes) -> Result<Seeded, Box<dyn std::error::Error
     let mut org_rows = Vec::with_capacity(sizes.orgs);
     let mut group_rows = Vec::new();
     for o in 0..sizes.orgs {
-        let id = uuid::Uuid::now_v7().to_string();
         let (slug, name) = if o == 0 {
             (BIG_ORG_SLUG.to_owned(), "Bench Big".to_owned())
         } else {
             (format!("bench-org-{o}"), format!("Bench Org {o}"))
         };
-        org_rows.push(OrgRow {
-            id: id.clone(),
-            slug,
-            name_key: search_key(&name),
-            name,
-            status: "active".into(),
-            created_at: at,
-            updated_at: at,
-        });
+        let org = org_row(slug, name, at);
+        let id = org.id.clone();
+        org_rows.push(org);
         let mut ids = Vec::with_capacity(sizes.groups_per_org);
         for g in 0..sizes.groups_per_org {
-            let group_id = uuid::Uuid::now_v7().to_string();
-            let name = format!("Team {g}");
-            group_rows.push(GroupRow {
-                org_id: id.clone(),
-                id: group_id.clone(),
-                name_key: search_key(&name),
-                name,
-                description: None,
-                created_at: at,
-                updated_at: at,
-            });
-            ids.push(group_id);
+            let group = group_row(&id, g, at);
+            ids.push(group.id.clone());
+            group_rows.push(group);
         }
         org_ids.push(id);
         group_ids.push(ids);
@@ -296,16 +307,7 @@ pub fn seed(url: &str, sizes: Sizes) -> Result<Seeded, Box<dyn std::error::Error
             );
         }
     }
-    let name = "Bench dataset marker".to_owned();
-    let marker_row = OrgRow {
-        id: uuid::Uuid::now_v7().to_string(),
-        slug: marker,
-        name_key: search_key(&name),
-        name,
-        status: "active".into(),
-        created_at: at,
-        updated_at: at,
-    };
+    let marker_row = org_row(marker, "Bench dataset marker".into(), at);
     roster::db::orgs::insert(conn, &marker_row)?;
     match conn {
         DbConn::Postgres(c) => {

@@ -164,23 +164,9 @@ fn measure_backend(
         dataset::org_id(&mut *db.pool.get()?, BIG_ORG_SLUG)?
     };
     let operator = server.token(&["--role", "operator"])?;
-    let admin = server.token(&[
-        "--role",
-        "admin",
-        "--org",
-        &big_org,
-        "--sub",
-        &uuid::Uuid::now_v7().to_string(),
-    ])?;
+    let admin = server.admin_token(&big_org)?;
     let writes_org = server.create_org(&operator, &format!("bench-writes-{run_id}"))?;
-    let writer = server.token(&[
-        "--role",
-        "admin",
-        "--org",
-        &writes_org,
-        "--sub",
-        &uuid::Uuid::now_v7().to_string(),
-    ])?;
+    let writer = server.admin_token(&writes_org)?;
     eprintln!("   finding a cursor deep in the large org");
     let deep_cursor = server.deep_cursor(&admin, sizes.big_org * 9 / 10)?;
     let loads = vec![
@@ -604,6 +590,12 @@ impl Server {
         Ok(String::from_utf8(output.stdout)?.trim().to_owned())
     }
 
+    /// A tenant admin token for `org`, for a subject that is no member.
+    fn admin_token(&self, org: &str) -> Res<String> {
+        let sub = uuid::Uuid::now_v7().to_string();
+        self.token(&["--role", "admin", "--org", org, "--sub", &sub])
+    }
+
     fn graphql(&self, token: &str, query: &str, variables: Value) -> Res<Value> {
         let response = self
             .agent
@@ -653,14 +645,7 @@ impl Server {
     /// syncMembers into a new org: all created, then all unchanged.
     fn sync(&self, operator: &str, run_id: &str, count: usize) -> Res<SyncResult> {
         let org = self.create_org(operator, &format!("bench-sync-{run_id}"))?;
-        let admin = self.token(&[
-            "--role",
-            "admin",
-            "--org",
-            &org,
-            "--sub",
-            &uuid::Uuid::now_v7().to_string(),
-        ])?;
+        let admin = self.admin_token(&org)?;
         for g in 0..10 {
             self.graphql(
                 &admin,

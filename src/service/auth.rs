@@ -48,21 +48,19 @@ impl Service {
             .keys
             .verify(token)
             .map_err(|e| AuthFailure::Refused(e.0))?;
-        let jti = principal.jti.clone();
         let org = principal.org;
         let key = (
-            jti.clone().unwrap_or_default(),
+            principal.jti.clone().unwrap_or_default(),
             org.map(|o| o.as_db()).unwrap_or_default(),
         );
         if self.standing.holds(&key) {
             return Ok(principal);
         }
         let epoch = self.standing.epoch();
+        let (jti, org_db) = key.clone();
         let refusal = self
             .read(move |conn| {
-                let org_db = org.map(|o| o.as_db()).unwrap_or_default();
-                let (revoked, status) =
-                    tokens::standing(conn, jti.as_deref().unwrap_or_default(), &org_db)?;
+                let (revoked, status) = tokens::standing(conn, &jti, &org_db)?;
                 if revoked {
                     return Ok(Some("the token has been revoked"));
                 }

@@ -199,9 +199,10 @@ impl Admins {
 impl Plan {
     /// Loads what the records can touch: their users by email, the org's
     /// members by externalId and by user, their groups and the org's
-    /// groups; and, when `guard_admins` (some change can demote, retire or
-    /// remove someone), the org's active admins, locked on PostgreSQL so
-    /// that concurrent demotions queue behind this transaction.
+    /// groups; and, unless `admins` is `Skip` (no change can demote, retire
+    /// or remove someone), the org's active admins, with `Lock` locked on
+    /// PostgreSQL so that concurrent demotions queue behind this
+    /// transaction.
     pub(super) fn load(
         conn: &mut DbConn,
         org: OrgId,
