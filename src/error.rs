@@ -103,13 +103,15 @@ impl Error {
     }
 
     /// Whether running the same transaction again may succeed: a unique
-    /// index or serialisation race, a deadlock, or SQLite's lock timeout.
+    /// index or serialisation race, a foreign key whose row a concurrent
+    /// transaction deleted (the retry reads afresh and, say, creates the
+    /// user again), a deadlock, or SQLite's lock timeout.
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Db(DieselError::DatabaseError(kind, info)) => match kind {
-                DatabaseErrorKind::UniqueViolation | DatabaseErrorKind::SerializationFailure => {
-                    true
-                }
+                DatabaseErrorKind::UniqueViolation
+                | DatabaseErrorKind::SerializationFailure
+                | DatabaseErrorKind::ForeignKeyViolation => true,
                 _ => {
                     let message = info.message();
                     message.contains("deadlock detected") || message.contains("database is locked")
@@ -160,10 +162,14 @@ impl Error {
     }
 }
 
+/// The one refusal of an email address held outside the caller's org: it
+/// does not say that another user has it (see `docs/security.md`).
+pub const EMAIL_UNAVAILABLE: &str = "this email address cannot be used for this member";
+
 /// Names what a unique constraint protects without showing the constraint.
 fn duplicate_message(what: &str) -> &'static str {
     if what.contains("email") {
-        "a user with this email already exists"
+        EMAIL_UNAVAILABLE
     } else if what.contains("external_id") {
         "this externalId is already used by another member of this org"
     } else if what.contains("slug") {

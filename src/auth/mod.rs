@@ -165,7 +165,17 @@ impl Principal {
 
     /// Whether the caller is the given user (for the self-action rule).
     pub fn is_user(&self, user: UserId) -> bool {
-        self.subject.parse::<UserId>().is_ok_and(|me| me == user)
+        self.user_id().is_some_and(|me| me == user)
+    }
+
+    /// Whether the caller is the user with this stored id.
+    pub fn is_user_id(&self, stored: &str) -> bool {
+        self.user_id().is_some_and(|me| me.as_db() == stored)
+    }
+
+    /// The user the caller acts as, when `sub` is a user id.
+    pub fn user_id(&self) -> Option<UserId> {
+        self.subject.parse().ok()
     }
 }
 

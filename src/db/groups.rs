@@ -95,7 +95,7 @@ pub fn is_member(
 }
 
 /// Group memberships of one org, narrowed by group and/or user, ordered by
-/// user name; the status is the org membership's.
+/// the name the org sees; the status is the org membership's.
 pub fn group_users(
     conn: &mut DbConn,
     org_id: &str,
@@ -117,6 +117,8 @@ pub fn group_users(
             group_memberships::role,
             memberships::status,
             users::name,
+            memberships::own_profile,
+            memberships::profile_name,
         ))
         .into_boxed();
     if let Some(group_id) = group_id {
@@ -126,7 +128,7 @@ pub fn group_users(
         query = query.filter(group_memberships::user_id.eq(user_id.to_owned()));
     }
     query = query.order((
-        users::name.asc(),
+        memberships::user_name_key.asc(),
         group_memberships::user_id.asc(),
         group_memberships::group_id.asc(),
     ));

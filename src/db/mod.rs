@@ -120,15 +120,30 @@ impl Manager {
         self.backend
     }
 
-    /// Opens one connection outside any pool (CLI commands, migrations).
+    /// Opens one connection outside any pool (CLI commands, migrations),
+    /// switching a SQLite file to WAL first.
     pub fn open(&self) -> Result<DbConn, diesel::ConnectionError> {
+        self.open_with(true)
+    }
+
+    /// Opens a connection; SQLite ones get their pragmas. Switching the
+    /// journal to WAL takes an exclusive lock that the busy timeout does
+    /// not wait for, so connections opened together would fail with
+    /// "database is locked": the mode is set once, on the connection that
+    /// [`Db::connect`] opens before the pool, and persists in the file.
+    fn open_with(&self, set_wal: bool) -> Result<DbConn, diesel::ConnectionError> {
         match self.backend {
             Backend::Postgres => PgConnection::establish(&self.target).map(DbConn::Postgres),
             Backend::Sqlite => {
                 let mut conn = SqliteConnection::establish(&self.target)?;
+                let wal = if set_wal {
+                    "PRAGMA journal_mode = WAL;"
+                } else {
+                    ""
+                };
                 conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};
-                     PRAGMA journal_mode = WAL;
+                     {wal}
                      PRAGMA synchronous = NORMAL;
                      PRAGMA foreign_keys = ON;"
                 ))
@@ -144,7 +159,9 @@ impl ManageConnection for Manager {
     type Error = r2d2::Error;
 
     fn connect(&self) -> Result<DbConn, r2d2::Error> {
-        let mut conn = self.open().map_err(r2d2::Error::ConnectionError)?;
+        let mut conn = self
+            .open_with(false)
+            .map_err(r2d2::Error::ConnectionError)?;
         self.count_statements(&mut conn);
         Ok(conn)
     }
@@ -171,10 +188,17 @@ pub struct Db {
 }
 
 impl Db {
-    /// Opens the pool; fails fast when the database cannot be reached.
+    /// Opens the pool; fails fast when the database cannot be reached. A
+    /// SQLite file is created and switched to WAL by one connection before
+    /// the pool opens the others (see [`Manager::open_with`]).
     pub fn connect(url: &str, size: u32) -> Result<Self, DbSetupError> {
         let manager = Manager::new(url);
         let backend = manager.backend();
+        if backend == Backend::Sqlite {
+            manager
+                .open()
+                .map_err(|e| DbSetupError(format!("cannot open the database: {e}")))?;
+        }
         let statements = Arc::clone(&manager.statements);
         let pool = r2d2::Pool::builder()
             .max_size(size.max(1))

@@ -64,6 +64,16 @@ pub struct MembershipRow {
     /// sort keys, kept in step by [`super::users::update`].
     pub user_name_key: String,
     pub user_email: String,
+    /// Whether the `profile_*` fields are this org's own profile of the
+    /// member (shown instead of the global one).
+    pub own_profile: bool,
+    pub profile_first_name: Option<String>,
+    pub profile_last_name: Option<String>,
+    pub profile_name: Option<String>,
+    pub profile_mobile: Option<String>,
+    pub profile_mobile_normalized: Option<String>,
+    pub profile_locale: Option<String>,
+    pub profile_timezone: Option<String>,
 }
 
 /// Only the `Some` fields are written; `Some(None)` clears a column.
@@ -77,6 +87,15 @@ pub struct MembershipChanges {
     pub attributes: Option<String>,
     pub invited_at: Option<Option<NaiveDateTime>>,
     pub updated_at: Option<NaiveDateTime>,
+    /// The org's own profile of the member, and the name key it sorts by.
+    pub profile_first_name: Option<Option<String>>,
+    pub profile_last_name: Option<Option<String>>,
+    pub profile_name: Option<Option<String>>,
+    pub profile_mobile: Option<Option<String>>,
+    pub profile_mobile_normalized: Option<Option<String>>,
+    pub profile_locale: Option<Option<String>>,
+    pub profile_timezone: Option<Option<String>>,
+    pub user_name_key: Option<String>,
 }
 
 impl MembershipChanges {
@@ -87,6 +106,17 @@ impl MembershipChanges {
             && self.retired_at.is_none()
             && self.attributes.is_none()
             && self.invited_at.is_none()
+            && !self.changes_profile()
+    }
+
+    /// Whether the org's own profile of the member changes.
+    pub fn changes_profile(&self) -> bool {
+        self.profile_first_name.is_some()
+            || self.profile_last_name.is_some()
+            || self.profile_name.is_some()
+            || self.profile_mobile.is_some()
+            || self.profile_locale.is_some()
+            || self.profile_timezone.is_some()
     }
 }
 
@@ -193,5 +223,10 @@ pub struct GroupUserRow {
     pub group_id: String,
     pub role: String,
     pub status: String,
+    /// The global display name; see `own_profile`.
     pub user_name: String,
+    /// Whether the org keeps its own profile of the member, named
+    /// `profile_name` (shown instead of `user_name`).
+    pub own_profile: bool,
+    pub profile_name: Option<String>,
 }

@@ -46,6 +46,14 @@ diesel::table! {
         invited_at -> Nullable<Timestamp>,
         user_name_key -> Text,
         user_email -> Text,
+        own_profile -> Bool,
+        profile_first_name -> Nullable<Text>,
+        profile_last_name -> Nullable<Text>,
+        profile_name -> Nullable<Text>,
+        profile_mobile -> Nullable<Text>,
+        profile_mobile_normalized -> Nullable<Text>,
+        profile_locale -> Nullable<Text>,
+        profile_timezone -> Nullable<Text>,
     }
 }
 

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::DbConn;
 use super::models::IssuedTokenRow;
-use super::schema::{issued_tokens, orgs};
+use super::schema::{issued_tokens, memberships, orgs};
 
 pub fn insert(conn: &mut DbConn, row: &IssuedTokenRow) -> QueryResult<usize> {
     diesel::insert_into(issued_tokens::table)
@@ -25,11 +25,24 @@ pub fn revoke(conn: &mut DbConn, jti: &str, at: NaiveDateTime) -> QueryResult<us
     .execute(conn)
 }
 
-/// In one statement: whether the token `jti` was revoked, and the status
-/// of the org `org_id` (`None` when there is no such org). Pass an empty
+/// A token's standing as the database sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    /// Whether the token was minted here and has been revoked.
+    pub revoked: bool,
+    /// The status of the token's org; `None` when there is no such org.
+    pub org_status: Option<String>,
+    /// The role and status of the subject's membership in the org; `None`
+    /// when the subject is no member (or was not asked about).
+    pub membership: Option<(String, String)>,
+}
+
+/// In one statement: whether the token `jti` was revoked, the status of
+/// the org `org_id`, and the membership of `member` in it. Pass an empty
 /// string for what a token does not carry.
-pub fn standing(conn: &mut DbConn, jti: &str, org_id: &str) -> QueryResult<(bool, Option<String>)> {
-    diesel::select((
+pub fn standing(conn: &mut DbConn, jti: &str, org_id: &str, member: &str) -> QueryResult<Standing> {
+    let membership = || memberships::table.find((org_id.to_owned(), member.to_owned()));
+    let (revoked, org_status, role, status) = diesel::select((
         diesel::dsl::exists(
             issued_tokens::table
                 .find(jti.to_owned())
@@ -39,6 +52,26 @@ pub fn standing(conn: &mut DbConn, jti: &str, org_id: &str) -> QueryResult<(bool
             .find(org_id.to_owned())
             .select(orgs::status)
             .single_value(),
+        membership().select(memberships::role).single_value(),
+        membership().select(memberships::status).single_value(),
     ))
-    .get_result(conn)
+    .get_result::<(bool, Option<String>, Option<String>, Option<String>)>(conn)?;
+    Ok(Standing {
+        revoked,
+        org_status,
+        membership: role.zip(status),
+    })
+}
+
+/// The role and status of `user_id`'s membership in `org_id`.
+pub fn membership_of(
+    conn: &mut DbConn,
+    org_id: &str,
+    user_id: &str,
+) -> QueryResult<Option<(String, String)>> {
+    memberships::table
+        .find((org_id, user_id))
+        .select((memberships::role, memberships::status))
+        .first(conn)
+        .optional()
 }

@@ -27,6 +27,38 @@ pub fn find_by_email(conn: &mut DbConn, email: &str) -> QueryResult<Option<UserR
         .optional()
 }
 
+/// The user with this stored email, locked against deletion until the
+/// transaction ends (PostgreSQL `FOR KEY SHARE`; SQLite write transactions
+/// run one at a time). A transaction that links the user to an org takes
+/// it, so that another org removing the user's last membership either
+/// waits for the link (and then keeps the user) or deletes the user first
+/// (and the link then finds no user and creates one).
+pub fn find_by_email_locked(conn: &mut DbConn, email: &str) -> QueryResult<Option<UserRow>> {
+    let query = users::table.filter(users::email.eq(email));
+    match conn {
+        DbConn::Postgres(pg) => query
+            .select(UserRow::as_select())
+            .for_key_share()
+            .first(pg)
+            .optional(),
+        DbConn::Sqlite(sqlite) => query.select(UserRow::as_select()).first(sqlite).optional(),
+    }
+}
+
+/// The user with this id, locked against deletion like
+/// [`find_by_email_locked`].
+pub fn find_locked(conn: &mut DbConn, id: &str) -> QueryResult<Option<UserRow>> {
+    let query = users::table.find(id);
+    match conn {
+        DbConn::Postgres(pg) => query
+            .select(UserRow::as_select())
+            .for_key_share()
+            .first(pg)
+            .optional(),
+        DbConn::Sqlite(sqlite) => query.select(UserRow::as_select()).first(sqlite).optional(),
+    }
+}
+
 /// The criteria of `findUserBy`, already normalised; all given ones must
 /// match.
 #[derive(Debug, Default)]
@@ -37,7 +69,9 @@ pub struct Criteria<'a> {
     pub name_contains: Option<&'a str>,
 }
 
-/// Members of one org matching the criteria, with their membership.
+/// Members of one org matching the criteria, with their membership. The
+/// name and mobile are matched on the profile the org sees: its own when
+/// it keeps one (see `service::profile`), else the global one.
 pub fn search_in_org(
     conn: &mut DbConn,
     org_id: &str,
@@ -56,13 +90,24 @@ pub fn search_in_org(
         query = query.filter(memberships::external_id.eq(external_id.to_owned()));
     }
     if let Some(mobile) = criteria.mobile_normalized {
-        query = query.filter(users::mobile_normalized.eq(mobile.to_owned()));
+        query = query.filter(
+            memberships::own_profile
+                .eq(true)
+                .and(memberships::profile_mobile_normalized.eq(mobile.to_owned()))
+                .or(memberships::own_profile
+                    .eq(false)
+                    .and(users::mobile_normalized.eq(mobile.to_owned()))),
+        );
     }
     if let Some(name) = criteria.name_contains {
-        query = query.filter(users::name_key.like(contains_pattern(name)).escape('\\'));
+        query = query.filter(
+            memberships::user_name_key
+                .like(contains_pattern(name))
+                .escape('\\'),
+        );
     }
     let rows: Vec<(UserRow, MembershipRow)> = query
-        .order((users::name.asc(), users::id.asc()))
+        .order((memberships::user_name_key.asc(), users::id.asc()))
         .limit(limit)
         .load(conn)?;
     Ok(rows
@@ -137,15 +182,20 @@ pub fn with_ids(conn: &mut DbConn, ids: &[&str]) -> QueryResult<Vec<UserRow>> {
 }
 
 /// Changes a user's profile and keeps the copies of the name key and email
-/// on their memberships (the members list's sort keys) in step.
+/// on their memberships (the members list's sort keys) in step. A
+/// membership with an own profile keeps its own name key.
 pub fn update(conn: &mut DbConn, id: &str, changes: &UserChanges) -> QueryResult<usize> {
     let changed = diesel::update(users::table.find(id))
         .set(changes)
         .execute(conn)?;
     if let Some(name_key) = &changes.name_key {
-        diesel::update(memberships::table.filter(memberships::user_id.eq(id)))
-            .set(memberships::user_name_key.eq(name_key))
-            .execute(conn)?;
+        diesel::update(
+            memberships::table
+                .filter(memberships::user_id.eq(id))
+                .filter(memberships::own_profile.eq(false)),
+        )
+        .set(memberships::user_name_key.eq(name_key))
+        .execute(conn)?;
     }
     if let Some(email) = &changes.email {
         diesel::update(memberships::table.filter(memberships::user_id.eq(id)))

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::Invalid;
+use super::values::is_bidi_control;
 
 /// At most this many keys in one membership's attributes.
 pub const MAX_ATTRIBUTE_KEYS: usize = 50;
@@ -37,8 +38,7 @@ impl Attributes {
         let mut map = BTreeMap::new();
         for (key, value) in object {
             attribute_key(key)?;
-            attribute_value(key, value)?;
-            map.insert(key.clone(), value.clone());
+            map.insert(key.clone(), attribute_value(key, value)?);
         }
         let attributes = Self(map);
         let size = attributes.to_db().len();
@@ -50,9 +50,20 @@ impl Attributes {
         Ok(attributes)
     }
 
-    /// The stored form: compact JSON, keys sorted.
+    /// The stored form: compact JSON, keys sorted, numbers in their
+    /// canonical text (see [`canonical_json`]).
     pub fn to_db(&self) -> String {
-        serde_json::to_string(&self.0).unwrap_or_else(|_| "{}".into())
+        let mut text = String::from("{");
+        for (i, (key, value)) in self.0.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push_str(&Value::String(key.clone()).to_string());
+            text.push(':');
+            text.push_str(&canonical_json(value));
+        }
+        text.push('}');
+        text
     }
 
     /// Reads the stored form back (an unreadable value reads as `{}`).
@@ -72,15 +83,53 @@ fn attribute_key(key: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
-fn attribute_value(key: &str, value: &Value) -> Result<(), Invalid> {
+/// Checks one attribute value and returns it in canonical form: numbers
+/// that are whole and within ±2^53 become integers, so `-0.0`, `0` and
+/// `0.0` are one value, as are `1` and `1.0`.
+fn attribute_value(key: &str, value: &Value) -> Result<Value, Invalid> {
     match value {
-        Value::String(s) if s.contains('\0') => Err(Invalid::new(format!(
-            "attribute \"{key}\" contains a NUL character"
-        ))),
-        Value::String(_) | Value::Number(_) | Value::Bool(_) => Ok(()),
+        Value::String(s) if s.chars().any(|c| c.is_control() || is_bidi_control(c)) => {
+            Err(Invalid::new(format!(
+                "attribute \"{key}\" contains control or text-direction characters"
+            )))
+        }
+        Value::String(_) | Value::Bool(_) => Ok(value.clone()),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Ok(value.clone()),
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if f.is_finite() => Ok(canonical_number(f)),
+            _ => Err(Invalid::new(format!(
+                "attribute \"{key}\" must be a finite number"
+            ))),
+        },
         _ => Err(Invalid::new(format!(
             "attribute \"{key}\" must be a string, a number or a boolean"
         ))),
+    }
+}
+
+/// The largest magnitude below which every whole `f64` is exact.
+const EXACT_INTEGER: f64 = 9_007_199_254_740_992.0;
+
+fn canonical_number(f: f64) -> Value {
+    if f.fract() == 0.0 && f.abs() < EXACT_INTEGER {
+        Value::from(f as i64)
+    } else {
+        Value::from(f)
+    }
+}
+
+/// A value as stored and as compared by the `attribute` filter. Numbers are
+/// written in plain decimal without an exponent (`1e300` as a 1 and 300
+/// zeros, `1e-7` as `0.0000001`): the text PostgreSQL's `jsonb` prints for
+/// that number and the text SQLite keeps, so the same filter matches on
+/// both backends.
+pub fn canonical_json(value: &Value) -> String {
+    match value {
+        Value::Number(n) if !(n.is_i64() || n.is_u64()) => match n.as_f64() {
+            Some(f) => format!("{f}"),
+            None => value.to_string(),
+        },
+        _ => value.to_string(),
     }
 }
 
@@ -96,10 +145,10 @@ pub struct AttributeMatch {
 impl AttributeMatch {
     pub fn parse(key: &str, value: &Value) -> Result<Self, Invalid> {
         attribute_key(key)?;
-        attribute_value(key, value)?;
+        let value = attribute_value(key, value)?;
         Ok(Self {
             key: key.to_owned(),
-            json_value: value.to_string(),
+            json_value: canonical_json(&value),
         })
     }
 }
@@ -157,6 +206,24 @@ mod tests {
             (0..51).map(|i| (format!("k{i}"), json!(i))).collect();
         assert!(Attributes::parse(&Value::Object(many)).is_err());
         assert!(Attributes::parse(&json!({"a": "x".repeat(9000)})).is_err());
+        assert!(Attributes::parse(&json!({"a": "x\u{202E}y"})).is_err());
+    }
+
+    #[test]
+    fn numbers_have_one_stored_form() {
+        let stored = |v: Value| Attributes::parse(&json!({ "n": v })).unwrap().to_db();
+        assert_eq!(stored(json!(-0.0)), r#"{"n":0}"#);
+        assert_eq!(stored(json!(1.0)), r#"{"n":1}"#);
+        assert_eq!(stored(json!(1.5)), r#"{"n":1.5}"#);
+        assert_eq!(stored(json!(1e-7)), r#"{"n":0.0000001}"#);
+        let big = stored(json!(1e300));
+        assert_eq!(big, format!("{{\"n\":1{}}}", "0".repeat(300)));
+        let filter = AttributeMatch::parse("n", &json!(1e300)).unwrap();
+        assert!(big.contains(&filter.json_value));
+        assert_eq!(
+            AttributeMatch::parse("n", &json!(-0.0)).unwrap().json_value,
+            "0"
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Validated values: each constructor trims, normalises and checks, so a
 //! value of these types is always fit to store.
 
+use unicode_normalization::UnicodeNormalization;
+
 use super::Invalid;
 
 fn bounded(field: &str, text: &str, max: usize) -> Result<String, Invalid> {
@@ -10,10 +12,32 @@ fn bounded(field: &str, text: &str, max: usize) -> Result<String, Invalid> {
             "{field} is longer than {max} characters"
         )));
     }
-    if text.chars().any(char::is_control) {
-        return Err(Invalid::new(format!("{field} contains control characters")));
+    if text.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+        return Err(Invalid::new(format!(
+            "{field} contains control or text-direction characters"
+        )));
     }
     Ok(text.to_owned())
+}
+
+/// Characters that reorder how text is displayed (the Unicode bidirectional
+/// embeddings, overrides, isolates and marks). Shown in a name or an id they
+/// can make one value look like another, so no stored text may hold them.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// Characters that take no space when shown: zero-width spaces and joiners,
+/// the word joiner and the byte-order mark. An email address with one looks
+/// like another address.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}'
+    )
 }
 
 fn required(field: &str, text: &str, max: usize) -> Result<String, Invalid> {
@@ -48,29 +72,52 @@ pub fn search_term(field: &str, text: &str) -> Result<String, Invalid> {
     bounded(field, text, 200)
 }
 
-/// An email address, trimmed and lower-cased; compared by that form.
+/// An email address in the form it is stored and compared by: trimmed,
+/// Unicode NFC, lower-cased, and with an internationalised domain in its
+/// ASCII (punycode) form, so that two spellings of one address are one
+/// user.
+///
+/// Refused: control, text-direction and zero-width characters; quoted local
+/// parts; domain literals (`a@[127.0.0.1]`); domains without a dot; labels
+/// that start or end with `-`. The grammar itself is the `email_address`
+/// crate's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
 
+/// The longest address SMTP can carry (RFC 5321 path limit less `<>`).
+const MAX_EMAIL: usize = 254;
+
 impl Email {
     pub fn parse(text: &str) -> Result<Self, Invalid> {
-        let email = text.trim().to_lowercase();
         let bad = || {
             Invalid::new(format!(
                 "\"{}\" is not a valid email address",
                 shorten(text)
             ))
         };
-        if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        let trimmed = text.trim();
+        if trimmed
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || is_bidi_control(c) || is_invisible(c))
+        {
             return Err(bad());
         }
+        let email: String = trimmed.nfc().collect::<String>().to_lowercase();
         let (local, domain) = email.rsplit_once('@').ok_or_else(bad)?;
-        let domain_ok = !domain.is_empty()
-            && !domain.starts_with('.')
-            && !domain.ends_with('.')
-            && !domain.contains("..")
-            && !domain.contains('@');
-        if local.is_empty() || local.len() > 64 || local.contains('@') || !domain_ok {
+        if local.starts_with('"') || domain.starts_with('[') || domain.ends_with('.') {
+            return Err(bad());
+        }
+        let domain = idna::domain_to_ascii_strict(domain).map_err(|_| bad())?;
+        let email = format!("{local}@{domain}");
+        let options = email_address::Options {
+            minimum_sub_domains: 2,
+            allow_domain_literal: false,
+            allow_display_text: false,
+            allow_long_local_parts: false,
+        };
+        if email.len() > MAX_EMAIL
+            || email_address::EmailAddress::parse_with_options(&email, options).is_err()
+        {
             return Err(bad());
         }
         Ok(Self(email))
@@ -149,12 +196,17 @@ pub fn display_name(first: &str, last: &str) -> String {
     format!("{first} {last}").trim().to_owned()
 }
 
-/// An org's own id for a person: non-empty, at most 255 characters.
+/// The most characters an externalId may have, on write and on lookup
+/// alike, so that every stored one can be found again.
+pub const MAX_EXTERNAL_ID: usize = 255;
+
+/// An org's own id for a person: non-empty, at most [`MAX_EXTERNAL_ID`]
+/// characters, no control or text-direction characters.
 pub struct ExternalId;
 
 impl ExternalId {
     pub fn parse(text: &str) -> Result<String, Invalid> {
-        required("externalId", text, 255)
+        required("externalId", text, MAX_EXTERNAL_ID)
     }
 }
 
@@ -229,9 +281,45 @@ mod tests {
             "a b@x.org",
             "ann@x..org",
             "ann@.x",
+            "ann@localhost",
+            "ann@[127.0.0.1]",
+            "\"ann lee\"@x.org",
+            "ann@-x.org",
+            "ann@x-.org",
+            "ann@x.org.",
+            "an\u{200B}n@x.org",
+            "ann@x\u{202E}gro.org",
+            "ann\u{0007}@x.org",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn email_spellings_of_one_address_are_equal() {
+        // NFC: "é" precomposed and as e + combining accent.
+        assert_eq!(
+            Email::parse("Jos\u{e9}@example.com").unwrap(),
+            Email::parse("Jose\u{301}@example.com").unwrap()
+        );
+        // An internationalised domain is kept in its ASCII form.
+        assert_eq!(
+            Email::parse("ann@Bücher.example").unwrap().as_str(),
+            "ann@xn--bcher-kva.example"
+        );
+        assert_eq!(
+            Email::parse("ann@bücher.example").unwrap(),
+            Email::parse("ann@xn--bcher-kva.example").unwrap()
+        );
+    }
+
+    #[test]
+    fn names_and_ids_refuse_direction_overrides() {
+        assert!(PersonName::first("Ann\u{202E}").is_err());
+        assert!(ExternalId::parse("e-\u{2066}1").is_err());
+        assert!(ExternalId::parse(&"x".repeat(MAX_EXTERNAL_ID)).is_ok());
+        assert!(ExternalId::parse(&"x".repeat(MAX_EXTERNAL_ID + 1)).is_err());
+        assert!(PersonName::first("Zoë").is_ok());
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub use limits::AliasLimit;
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 
-use crate::auth::Principal;
+use crate::auth::{Principal, Scope};
 use crate::error::Error;
 use crate::service::{Outcome, Service};
 use types::MutationResult;
@@ -72,6 +72,26 @@ fn caller<'a>(ctx: &Context<'a>) -> async_graphql::Result<(&'a Service, &'a Prin
             .extend_with(|_, ext| ext.set("code", "UNAUTHENTICATED"))
     })?;
     Ok((service, principal))
+}
+
+/// A mutation's payload is a read too: each `(path, scope)` says that
+/// selecting the field at `path` needs `scope`. Checked before the write,
+/// so that a refusal changes nothing and a write-only token reads nothing.
+fn require_for_selection(
+    ctx: &Context<'_>,
+    who: &Principal,
+    needs: &[(&[&str], Scope)],
+) -> async_graphql::Result<()> {
+    for (path, scope) in needs {
+        let selected = path
+            .iter()
+            .fold(ctx.look_ahead(), |field, name| field.field(name))
+            .exists();
+        if selected {
+            who.require(*scope)?;
+        }
+    }
+    Ok(())
 }
 
 /// A mutation's answer: business failures become `result: "failed"`,

@@ -9,7 +9,8 @@ use super::members::{
 };
 use super::scalars::Uuid;
 use super::types::{ErrorCode, MutationResult};
-use super::{caller, mutation_result};
+use super::{caller, mutation_result, require_for_selection};
+use crate::auth::Scope;
 use crate::service::{
     Failure, GroupInput, GroupUpdate, MemberRecord, MemberUpdate, NewMember, NewOrgMember,
     OrgUpdate, SyncRequest, UpsertMember,
@@ -232,7 +233,8 @@ impl MutationRoot {
 
     /// Finds the member by `externalId` (when given) or `email` and creates
     /// the user and/or membership when absent, else changes only the given
-    /// fields. `groups` (names) become the member's groups exactly.
+    /// fields. Selecting `member` needs `members:read` (and its `groups`
+    /// `groups:read`), checked before anything is written. `groups` (names) become the member's groups exactly.
     /// Profile fields of a user this org does not manage stay as they are
     /// and are listed in `ignoredFields`. `sendInvite: true` records `invitedAt`
     /// for the mailer that sends invitations.
@@ -251,6 +253,14 @@ impl MutationRoot {
         send_invite: Option<bool>,
     ) -> async_graphql::Result<UpsertMemberResult> {
         let (service, who) = caller(ctx)?;
+        require_for_selection(
+            ctx,
+            who,
+            &[
+                (&["member"], Scope::MembersRead),
+                (&["member", "groups"], Scope::GroupsRead),
+            ],
+        )?;
         let profile = user.unwrap_or_default();
         let input = UpsertMember {
             org: org.map(Into::into),
@@ -309,6 +319,11 @@ impl MutationRoot {
         user_ids: Vec<Uuid>,
     ) -> async_graphql::Result<RemoveMembersResult> {
         let (service, who) = caller(ctx)?;
+        require_for_selection(
+            ctx,
+            who,
+            &[(&["undeletedItems", "name"], Scope::MembersRead)],
+        )?;
         let ids = user_ids.into_iter().map(Into::into).collect();
         let report = service
             .remove_members(who, org.map(Into::into), ids)

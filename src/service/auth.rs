@@ -11,7 +11,7 @@ use crate::auth::jwt::Claims;
 use crate::auth::{CallerRole, Principal, Scopes};
 use crate::db::models::IssuedTokenRow;
 use crate::db::{orgs, tokens};
-use crate::domain::{OrgId, OrgStatus};
+use crate::domain::{MemberStatus, OrgId, OrgStatus, Role, UserId};
 use crate::error::{Error, Result};
 
 /// Why a request is not authenticated; answered with HTTP 401 (or 503 when
@@ -42,38 +42,37 @@ pub struct IssuedToken {
 
 impl Service {
     /// Verifies the token, then checks with the database that it was not
-    /// revoked and that its org exists and is not suspended.
+    /// revoked, that its org exists and is not suspended, and, for an admin
+    /// token, that its `sub` is an active admin member of its org: an
+    /// admin's rights follow their membership.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthFailure> {
         let principal = self
             .keys
             .verify(token)
             .map_err(|e| AuthFailure::Refused(e.0))?;
         let org = principal.org;
-        let key = (
-            principal.jti.clone().unwrap_or_default(),
-            org.map(|o| o.as_db()).unwrap_or_default(),
-        );
+        let admin = match principal.role {
+            CallerRole::Admin => Some(principal.user_id().ok_or_else(|| {
+                AuthFailure::Refused(
+                    "an admin token's sub must be the user id of an admin of its org".into(),
+                )
+            })?),
+            _ => None,
+        };
+        let key = StandingKey {
+            jti: principal.jti.clone().unwrap_or_default(),
+            org: org.map(|o| o.as_db()).unwrap_or_default(),
+            admin: admin.map(|a| a.as_db()).unwrap_or_default(),
+        };
         if self.standing.holds(&key) {
             return Ok(principal);
         }
         let epoch = self.standing.epoch();
-        let (jti, org_db) = key.clone();
+        let asked = key.clone();
         let refusal = self
             .read(move |conn| {
-                let (revoked, status) = tokens::standing(conn, &jti, &org_db)?;
-                if revoked {
-                    return Ok(Some("the token has been revoked"));
-                }
-                if org.is_some() {
-                    match status {
-                        None => return Ok(Some("the token's org does not exist")),
-                        Some(status) if OrgStatus::from_db(&status) == OrgStatus::Suspended => {
-                            return Ok(Some("the token's org is suspended"));
-                        }
-                        Some(_) => {}
-                    }
-                }
-                Ok(None)
+                let standing = tokens::standing(conn, &asked.jti, &asked.org, &asked.admin)?;
+                Ok(refusal(&standing, org.is_some(), admin.is_some()))
             })
             .await
             .map_err(|_| AuthFailure::Unavailable)?;
@@ -114,9 +113,21 @@ impl Service {
         let issued_at = now();
         let expires_at = issued_at + ttl;
         let jti = Uuid::now_v7().to_string();
-        let subject = request
-            .subject
-            .unwrap_or_else(|| format!("roster-cli:{jti}"));
+        let subject = match (request.role, request.subject) {
+            // Stored as the user id's own text, which the standing check
+            // compares with.
+            (CallerRole::Admin, Some(sub)) => sub
+                .trim()
+                .parse::<UserId>()
+                .map(|id| id.as_db())
+                .map_err(|_| Error::invalid("an admin token's subject must be a user id"))?,
+            (CallerRole::Admin, None) => {
+                return Err(Error::invalid(
+                    "an admin token needs the admin's user id as its subject (--sub)",
+                ));
+            }
+            (_, sub) => sub.unwrap_or_else(|| format!("roster-cli:{jti}")),
+        };
         let claims = Claims {
             sub: subject.clone(),
             jti: Some(jti.clone()),
@@ -140,9 +151,19 @@ impl Service {
             revoked_at: None,
             created_at: issued_at,
         };
+        let admin = request.role == CallerRole::Admin;
         self.write(move |conn| {
             if let Some(org) = &row.org_id {
                 orgs::find(conn, org)?.ok_or_else(|| Error::not_found("no org with this id"))?;
+                if admin {
+                    let standing = tokens::membership_of(conn, org, &row.subject)?;
+                    if !standing.is_some_and(|(role, status)| is_active_admin(&role, &status)) {
+                        return Err(Error::invalid(
+                            "an admin token's subject must be the user id of an active admin \
+                             of the org (--sub)",
+                        ));
+                    }
+                }
             }
             tokens::insert(conn, &row)?;
             Ok(())
@@ -167,7 +188,46 @@ impl Service {
     }
 }
 
-/// Tokens whose standing was checked recently: `(jti, org)` and when.
+/// Why a token in this standing is refused, if it is.
+fn refusal(standing: &tokens::Standing, has_org: bool, admin: bool) -> Option<&'static str> {
+    if standing.revoked {
+        return Some("the token has been revoked");
+    }
+    if has_org {
+        match standing.org_status.as_deref().map(OrgStatus::from_db) {
+            None => return Some("the token's org does not exist"),
+            Some(OrgStatus::Suspended) => return Some("the token's org is suspended"),
+            Some(_) => {}
+        }
+    }
+    if admin {
+        match &standing.membership {
+            None => return Some("the token's subject is not a member of its org"),
+            Some((role, status)) if !is_active_admin(role, status) => {
+                return Some("the token's subject is no longer an active admin of its org");
+            }
+            Some(_) => {}
+        }
+    }
+    None
+}
+
+/// Whether a membership's stored role and status make an active admin: the
+/// standing an admin token needs.
+fn is_active_admin(role: &str, status: &str) -> bool {
+    Role::from_db(role) == Role::Admin && MemberStatus::from_db(status) == MemberStatus::Active
+}
+
+/// What a remembered standing is about: the token, its org, and for an
+/// admin token the admin (empty where a token carries none).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct StandingKey {
+    jti: String,
+    org: String,
+    admin: String,
+}
+
+/// Tokens whose standing was checked recently, and when.
 /// Bounded: when full it starts again empty. Clearing starts a new epoch,
 /// and a check that began before it is not remembered, so that a request
 /// racing a revocation cannot put the revoked token back.
@@ -180,7 +240,7 @@ pub(super) struct StandingCache {
 #[derive(Debug, Default)]
 struct Checked {
     epoch: u64,
-    at: HashMap<(String, String), Instant>,
+    at: HashMap<StandingKey, Instant>,
 }
 
 const STANDING_CACHE_ENTRIES: usize = 10_000;
@@ -197,7 +257,7 @@ impl StandingCache {
         self.checked.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn holds(&self, key: &(String, String)) -> bool {
+    fn holds(&self, key: &StandingKey) -> bool {
         !self.ttl.is_zero()
             && self
                 .lock()
@@ -211,7 +271,7 @@ impl StandingCache {
     }
 
     /// Remembers a good standing checked since `epoch` began.
-    fn remember(&self, key: (String, String), epoch: u64) {
+    fn remember(&self, key: StandingKey, epoch: u64) {
         if self.ttl.is_zero() {
             return;
         }
@@ -236,8 +296,12 @@ impl StandingCache {
 mod tests {
     use super::*;
 
-    fn key() -> (String, String) {
-        ("jti-1".into(), "org-1".into())
+    fn key() -> StandingKey {
+        StandingKey {
+            jti: "jti-1".into(),
+            org: "org-1".into(),
+            admin: String::new(),
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::members::ensure_org;
 use super::plan::{Admins, Checked, Effect, Failure, Plan};
+use super::profile::name_seen_by_org;
 use super::{Service, now};
 use crate::auth::{Principal, Scope};
 use crate::db::{DbConn, members, users};
@@ -102,37 +103,40 @@ impl Service {
         status: MemberStatus,
     ) -> Result<StatusReport> {
         let (org, ids, who) = Self::bulk_call(who, org, ids)?;
-        self.write(move |conn| {
-            let mut plan = load_members(conn, org, &who, &ids)?;
-            let record = Checked {
-                status: Some(status),
-                ..Default::default()
-            };
-            let mut report = StatusReport::default();
-            for id in &ids {
-                let Some(member) = plan.members.get(id).cloned() else {
-                    report.failed.push(Skipped::new(id, None, &not_member()));
-                    continue;
+        let done = self
+            .write(move |conn| {
+                let mut plan = load_members(conn, org, &who, &ids)?;
+                let record = Checked {
+                    status: Some(status),
+                    ..Default::default()
                 };
-                match plan.membership_changes(&member, &record, now()) {
-                    Ok(mut changes) => {
-                        if !changes.is_empty() {
-                            changes.updated_at = Some(now());
-                            let effect = Effect {
-                                membership_changes: Some(changes),
-                                ..Default::default()
-                            };
-                            plan.commit(id, effect);
+                let mut report = StatusReport::default();
+                for id in &ids {
+                    let Some(member) = plan.members.get(id).cloned() else {
+                        report.failed.push(Skipped::new(id, None, &not_member()));
+                        continue;
+                    };
+                    match plan.membership_changes(&member, &record, now()) {
+                        Ok(mut changes) => {
+                            if !changes.is_empty() {
+                                changes.updated_at = Some(now());
+                                let effect = Effect {
+                                    membership_changes: Some(changes),
+                                    ..Default::default()
+                                };
+                                plan.commit(id, effect);
+                            }
+                            report.succeeded.push(id.clone());
                         }
-                        report.succeeded.push(id.clone());
+                        Err(error) => report.failed.push(Skipped::new(id, None, &error)),
                     }
-                    Err(error) => report.failed.push(Skipped::new(id, None, &error)),
                 }
-            }
-            plan.apply(conn)?;
-            Ok(report)
-        })
-        .await
+                plan.apply(conn)?;
+                Ok(report)
+            })
+            .await;
+        self.member_rights_may_have_changed(&done);
+        done
     }
 
     /// `removeMembers`: deletes memberships (and their group memberships)
@@ -145,37 +149,44 @@ impl Service {
         ids: Vec<UserId>,
     ) -> Result<RemovalReport> {
         let (org, ids, who) = Self::bulk_call(who, org, ids)?;
-        self.write(move |conn| {
-            let mut plan = load_members(conn, org, &who, &ids)?;
-            let found: Vec<&str> = plan.members.keys().map(String::as_str).collect();
-            let names: HashMap<String, String> = users::with_ids(conn, &found)?
-                .into_iter()
-                .map(|u| (u.id, u.name))
-                .collect();
-            let mut report = RemovalReport::default();
-            for id in &ids {
-                if !plan.members.contains_key(id) {
-                    report.skipped.push(Skipped::new(id, None, &not_member()));
-                    continue;
+        let done = self
+            .write(move |conn| {
+                let mut plan = load_members(conn, org, &who, &ids)?;
+                let found: Vec<&str> = plan.members.keys().map(String::as_str).collect();
+                let names: HashMap<String, String> = users::with_ids(conn, &found)?
+                    .into_iter()
+                    .filter_map(|u| {
+                        let m = plan.members.get(&u.id)?;
+                        let name = name_seen_by_org(m.own_profile, m.profile_name.clone(), u.name);
+                        Some((u.id, name))
+                    })
+                    .collect();
+                let mut report = RemovalReport::default();
+                for id in &ids {
+                    if !plan.members.contains_key(id) {
+                        report.skipped.push(Skipped::new(id, None, &not_member()));
+                        continue;
+                    }
+                    if let Err(error) = plan.may_remove_admin_power(id, "remove") {
+                        report
+                            .skipped
+                            .push(Skipped::new(id, names.get(id).cloned(), &error));
+                        continue;
+                    }
+                    plan.active_admins.remove(id);
+                    // Locked first, so that another org adding this user waits
+                    // for the answer of `has_any` instead of being deleted by it.
+                    users::lock(conn, id)?;
+                    members::delete(conn, &plan.org, id)?;
+                    if !members::has_any(conn, id)? {
+                        users::delete(conn, id)?;
+                    }
+                    report.removed.push(id.clone());
                 }
-                if let Err(error) = plan.may_remove_admin_power(id, "remove") {
-                    report
-                        .skipped
-                        .push(Skipped::new(id, names.get(id).cloned(), &error));
-                    continue;
-                }
-                plan.active_admins.remove(id);
-                // Locked first, so that another org adding this user waits
-                // for the answer of `has_any` instead of being deleted by it.
-                users::lock(conn, id)?;
-                members::delete(conn, &plan.org, id)?;
-                if !members::has_any(conn, id)? {
-                    users::delete(conn, id)?;
-                }
-                report.removed.push(id.clone());
-            }
-            Ok(report)
-        })
-        .await
+                Ok(report)
+            })
+            .await;
+        self.member_rights_may_have_changed(&done);
+        done
     }
 }

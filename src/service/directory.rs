@@ -7,13 +7,14 @@ use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 
+use super::profile::seen_by_org;
 use super::{MAX_PAGE, Service, search_query};
 use crate::auth::{Principal, Scope};
 use crate::db::members::{MemberBy, MemberFilter, Slice, SortField, SortKey};
 use crate::db::models::{MemberGroupRow, MemberRow};
 use crate::db::{DbConn, groups, members};
 use crate::domain::{
-    AttributeMatch, Email, GroupId, MemberStatus, OrgId, Role, UserId, search_term,
+    AttributeMatch, Email, ExternalId, GroupId, MemberStatus, OrgId, Role, UserId,
 };
 use crate::error::{Error, Result};
 
@@ -103,7 +104,8 @@ fn bounded_list<T>(name: &str, values: &[T]) -> Result<()> {
     Ok(())
 }
 
-/// Attaches each member's groups (one statement for the whole page).
+/// Attaches each member's groups (one statement for the whole page), and
+/// shows each with the profile the org sees.
 pub(super) fn with_groups(
     conn: &mut DbConn,
     org: &str,
@@ -122,8 +124,12 @@ pub(super) fn with_groups(
     }
     Ok(rows
         .into_iter()
-        .map(|member| {
-            let groups = by_user.remove(&member.user.id).unwrap_or_default();
+        .map(|MemberRow { user, membership }| {
+            let groups = by_user.remove(&user.id).unwrap_or_default();
+            let member = MemberRow {
+                user: seen_by_org(user, &membership),
+                membership,
+            };
             MemberView { member, groups }
         })
         .collect())
@@ -142,7 +148,7 @@ impl Service {
         let org = who.org_for(org)?;
         let key = match key {
             MemberKey::Email(email) => MemberKey::Email(Email::parse(&email)?.into_inner()),
-            MemberKey::ExternalId(e) => MemberKey::ExternalId(search_term("externalId", &e)?),
+            MemberKey::ExternalId(e) => MemberKey::ExternalId(ExternalId::parse(&e)?),
             id => id,
         };
         self.read(move |conn| {
@@ -228,7 +234,7 @@ impl Service {
             external_ids: query
                 .external_ids
                 .iter()
-                .map(|e| search_term("externalIds", e))
+                .map(|e| ExternalId::parse(e))
                 .collect::<std::result::Result<_, _>>()?,
             attributes: query
                 .attributes

@@ -1,6 +1,7 @@
 //! Groups inside an org and who is in them.
 
 use super::members::{ensure_org, member_not_found};
+use super::profile::name_seen_by_org;
 use super::{Change, Outcome, Page, PageRequest, Service, into_page, now};
 use crate::auth::{Principal, Scope};
 use crate::db::models::{GroupChanges, GroupMembershipRow, GroupRow, GroupUserRow};
@@ -240,13 +241,24 @@ impl Service {
             let limit = (group.is_none() && user.is_none()).then_some(GROUP_USERS_LIMIT);
             let group_db = group.map(|g| g.as_db());
             let user_db = user.map(|u| u.as_db());
-            Ok(groups::group_users(
+            let rows = groups::group_users(
                 conn,
                 &org_db,
                 group_db.as_deref(),
                 user_db.as_deref(),
                 limit,
-            )?)
+            )?;
+            Ok(rows
+                .into_iter()
+                .map(|mut row| {
+                    row.user_name = name_seen_by_org(
+                        row.own_profile,
+                        row.profile_name.take(),
+                        std::mem::take(&mut row.user_name),
+                    );
+                    row
+                })
+                .collect())
         })
         .await
     }

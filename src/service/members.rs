@@ -1,13 +1,15 @@
 //! Users and memberships: finding people in an org, bringing them in and
 //! changing their role, status and externalId.
 
+use super::profile::{OwnProfile, seen_by_org};
+use super::rules::{PowerChange, check_last_admin, check_self_action};
 use super::{Change, Outcome, Service, now};
 use crate::auth::{Principal, Scope};
 use crate::db::models::{MembershipChanges, MembershipRow, UserRow, UserWithMembership};
 use crate::db::{DbConn, groups, members, orgs, users};
 use crate::domain::{
     Attributes, Email, ExternalId, GroupId, MemberStatus, Mobile, OrgId, PersonName, Role, UserId,
-    display_name, optional_text, search_key, search_term,
+    display_name, search_key, search_term,
 };
 use crate::error::{Error, Result};
 
@@ -121,6 +123,14 @@ pub(super) fn new_membership(
         invited_at: None,
         user_name_key: user.name_key.clone(),
         user_email: user.email.clone(),
+        own_profile: false,
+        profile_first_name: None,
+        profile_last_name: None,
+        profile_name: None,
+        profile_mobile: None,
+        profile_mobile_normalized: None,
+        profile_locale: None,
+        profile_timezone: None,
     }
 }
 
@@ -137,7 +147,7 @@ impl Service {
             .map(|e| Email::parse(&e))
             .transpose()?;
         let external_id = non_blank(find.external_id)
-            .map(|e| search_term("externalId", &e))
+            .map(|e| ExternalId::parse(&e))
             .transpose()?;
         let mobile = non_blank(find.mobile)
             .map(|m| Mobile::normalize_for_search(&m))
@@ -176,7 +186,16 @@ impl Service {
                 name_contains: name.as_deref(),
             };
             Ok(match org {
-                Some(org) => users::search_in_org(conn, &org.as_db(), &criteria, FIND_LIMIT)?,
+                Some(org) => users::search_in_org(conn, &org.as_db(), &criteria, FIND_LIMIT)?
+                    .into_iter()
+                    .map(|found| match found.membership {
+                        Some(membership) => UserWithMembership {
+                            user: seen_by_org(found.user, &membership),
+                            membership: Some(membership),
+                        },
+                        None => found,
+                    })
+                    .collect(),
                 None => users::search_everywhere(conn, &criteria, FIND_LIMIT)?,
             })
         })
@@ -205,17 +224,35 @@ impl Service {
             .transpose()?;
         let role = parse_role(input.role.as_deref())?;
         let group_id = input.group_id;
+        let own = OwnProfile {
+            first_name: first.clone(),
+            last_name: last.clone(),
+            name: Some(name.clone()),
+            mobile: mobile.clone(),
+            locale: None,
+            timezone: None,
+        };
+        let who = who.clone();
         self.write(move |conn| {
             ensure_org(conn, org)?;
             let org_db = org.as_db();
             let mut records = 0;
-            let (user, managed) = match users::find_by_email(conn, email.as_str())? {
+            // Locked, so that another org removing this user's last
+            // membership cannot delete the row under the new membership.
+            let (user, managed) = match users::find_by_email_locked(conn, email.as_str())? {
                 Some(user) => {
                     if members::find(conn, &org_db, &user.id)?.is_some() {
                         return Err(Error::Duplicate(
                             "a member with this email already exists in this org".into(),
                         ));
                     }
+                    let is_self = who.is_user_id(&user.id);
+                    check_self_action(
+                        is_self,
+                        who.is_operator(),
+                        PowerChange::joining(role),
+                        "add",
+                    )?;
                     (user, false)
                 }
                 None => {
@@ -244,7 +281,11 @@ impl Service {
             if let Some(external_id) = &external_id {
                 ensure_external_id_free(conn, &org_db, external_id, &user_id)?;
             }
-            let membership = new_membership(&org_db, &user, role, external_id.clone(), managed);
+            let mut membership = new_membership(&org_db, &user, role, external_id.clone(), managed);
+            if !managed {
+                // Known elsewhere: this org keeps the profile it supplied.
+                own.clone().apply_to(&mut membership);
+            }
             records += members::insert(conn, &membership)?;
             if let Some(group_id) = group_id {
                 let group = groups::find(conn, &org_db, &group_id.as_db())?
@@ -277,6 +318,12 @@ impl Service {
             .transpose()?;
         let user = input.user_id;
         let operator = who.is_operator();
+        check_self_action(
+            who.is_user(user),
+            operator,
+            PowerChange::joining(role),
+            "add",
+        )?;
         self.write(move |conn| {
             ensure_org(conn, org)?;
             let (org_db, user_db) = (org.as_db(), user.as_db());
@@ -289,7 +336,7 @@ impl Service {
                     "this user is already a member of this org".into(),
                 ));
             }
-            let user_row = users::find(conn, &user_db)?
+            let user_row = users::find_locked(conn, &user_db)?
                 .ok_or_else(|| Error::not_found("no user with this id"))?;
             if let Some(external_id) = &external_id {
                 ensure_external_id_free(conn, &org_db, external_id, &user_db)?;
@@ -313,7 +360,11 @@ impl Service {
         let role = input.role.as_deref().map(Role::parse).transpose()?;
         let external_id = input
             .external_id
-            .map(|e| optional_text("externalId", Some(&e), 255))
+            .map(|e| {
+                non_blank(Some(e))
+                    .map(|e| ExternalId::parse(&e))
+                    .transpose()
+            })
             .transpose()?;
         let attributes = input
             .attributes
@@ -321,67 +372,67 @@ impl Service {
             .transpose()?;
         let user = input.user_id;
         let is_self = who.is_user(user);
-        self.write(move |conn| {
-            let (org_db, user_db) = (org.as_db(), user.as_db());
-            // Lock the admin rows before reading the member, so the
-            // last-admin check below sees every concurrent demotion.
-            let active_admins = if role.is_some() || status.is_some() {
-                members::active_admins(conn, &org_db, true)?
-            } else {
-                Vec::new()
-            };
-            let current = members::find(conn, &org_db, &user_db)?.ok_or_else(member_not_found)?;
-            let (old_role, old_status) = (
-                Role::from_db(&current.role),
-                MemberStatus::from_db(&current.status),
-            );
-            let new_role = role.unwrap_or(old_role);
-            let new_status = status.unwrap_or(old_status);
-            let demoting = old_role == Role::Admin && new_role == Role::User;
-            let retiring =
-                old_status == MemberStatus::Active && new_status == MemberStatus::Retired;
-            if (demoting || retiring) && is_self {
-                return Err(Error::SelfAction(
-                    "you cannot demote or retire yourself".into(),
-                ));
-            }
-            let was_active_admin = old_role == Role::Admin && old_status == MemberStatus::Active;
-            if was_active_admin
-                && (demoting || retiring)
-                && !active_admins.iter().any(|admin| *admin != user_db)
-            {
-                return Err(Error::LastAdmin(
-                    "this is the org's last active admin; make someone else admin first".into(),
-                ));
-            }
-            let mut changes = MembershipChanges::default();
-            if new_role != old_role {
-                changes.role = Some(new_role.as_str().into());
-            }
-            if new_status != old_status {
-                changes.status = Some(new_status.as_str().into());
-                changes.retired_at = Some(if new_status == MemberStatus::Retired {
-                    Some(now())
+        let operator = who.is_operator();
+        let done = self
+            .write(move |conn| {
+                let (org_db, user_db) = (org.as_db(), user.as_db());
+                // Lock the admin rows before reading the member, so the
+                // last-admin check below sees every concurrent demotion.
+                let active_admins = if role.is_some() || status.is_some() {
+                    members::active_admins(conn, &org_db, true)?
                 } else {
-                    None
-                });
-            }
-            if let Some(external_id) = external_id.as_ref().filter(|e| **e != current.external_id) {
-                if let Some(value) = external_id {
-                    ensure_external_id_free(conn, &org_db, value, &user_db)?;
+                    Vec::new()
+                };
+                let current =
+                    members::find(conn, &org_db, &user_db)?.ok_or_else(member_not_found)?;
+                let (old_role, old_status) = (
+                    Role::from_db(&current.role),
+                    MemberStatus::from_db(&current.status),
+                );
+                let new_role = role.unwrap_or(old_role);
+                let new_status = status.unwrap_or(old_status);
+                let change = PowerChange::of((old_role, old_status), (new_role, new_status));
+                check_self_action(is_self, operator, change, "demote or retire")?;
+                check_last_admin(
+                    change,
+                    active_admins.contains(&user_db),
+                    active_admins.iter().any(|admin| *admin != user_db),
+                )?;
+                let mut changes = MembershipChanges::default();
+                if new_role != old_role {
+                    changes.role = Some(new_role.as_str().into());
                 }
-                changes.external_id = Some(external_id.clone());
-            }
-            if let Some(attributes) = attributes.as_ref().filter(|a| **a != current.attributes) {
-                changes.attributes = Some(attributes.clone());
-            }
-            if changes.is_empty() {
-                return Ok(Outcome::unchanged(user.0));
-            }
-            changes.updated_at = Some(now());
-            let records = members::update(conn, &org_db, &user_db, &changes)?;
-            Ok(Outcome::new(user.0, Change::Updated, records as i32))
-        })
-        .await
+                if new_status != old_status {
+                    changes.status = Some(new_status.as_str().into());
+                    changes.retired_at = Some(if new_status == MemberStatus::Retired {
+                        Some(now())
+                    } else {
+                        None
+                    });
+                }
+                if let Some(external_id) =
+                    external_id.as_ref().filter(|e| **e != current.external_id)
+                {
+                    if let Some(value) = external_id {
+                        ensure_external_id_free(conn, &org_db, value, &user_db)?;
+                    }
+                    changes.external_id = Some(external_id.clone());
+                }
+                if let Some(attributes) = attributes.as_ref().filter(|a| **a != current.attributes)
+                {
+                    changes.attributes = Some(attributes.clone());
+                }
+                if changes.is_empty() {
+                    return Ok(Outcome::unchanged(user.0));
+                }
+                changes.updated_at = Some(now());
+                let records = members::update(conn, &org_db, &user_db, &changes)?;
+                Ok(Outcome::new(user.0, Change::Updated, records as i32))
+            })
+            .await;
+        if role.is_some() || status.is_some() {
+            self.member_rights_may_have_changed(&done);
+        }
+        done
     }
 }

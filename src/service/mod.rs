@@ -16,6 +16,8 @@ mod groups;
 mod members;
 mod orgs;
 mod plan;
+mod profile;
+mod rules;
 mod sync;
 
 use std::sync::Arc;
@@ -193,6 +195,16 @@ impl Service {
         })
         .await;
         joined.map_err(|e| Error::Internal(format!("database task failed: {e}")))?
+    }
+
+    /// After a write that may have changed who is an active admin: the
+    /// standing remembered for admin tokens is forgotten, so that on this
+    /// instance a retired, demoted or removed admin's token stops at once
+    /// (other instances follow within the cache's time to live).
+    fn member_rights_may_have_changed<T>(&self, done: &Result<T>) {
+        if done.is_ok() {
+            self.forget_standing();
+        }
     }
 
     /// How many SQL statements the service has run since it started.

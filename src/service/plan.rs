@@ -9,6 +9,8 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::members::new_membership;
+use super::profile::{OwnProfile, add_own_profile_changes, apply_own_profile_changes, seen_by_org};
+use super::rules::{PowerChange, check_last_admin, check_self_action};
 use super::sync::MemberRecord;
 use super::{Change, now};
 use crate::auth::Principal;
@@ -20,7 +22,7 @@ use crate::domain::{
     Attributes, Email, ExternalId, GroupRole, MemberStatus, Mobile, OrgId, PersonName, Role,
     UserId, display_name, locale, optional_text, search_key, timezone,
 };
-use crate::error::{Code, Error, Result};
+use crate::error::{Code, EMAIL_UNAVAILABLE, Error, Result};
 
 /// At most this many group names on one member.
 pub const MAX_MEMBER_GROUPS: usize = 500;
@@ -129,6 +131,19 @@ pub(super) fn check(record: MemberRecord) -> Result<Checked> {
     })
 }
 
+/// The profile an org supplies in a record that brings in a user it does
+/// not manage (the record's first name is required before this).
+fn own_profile_of(record: &Checked) -> OwnProfile {
+    OwnProfile {
+        first_name: record.first_name.clone().unwrap_or_default(),
+        last_name: record.last_name.clone().unwrap_or_default(),
+        name: record.name.clone(),
+        mobile: record.mobile.clone().flatten(),
+        locale: record.locale.clone().flatten(),
+        timezone: record.timezone.clone().flatten(),
+    }
+}
+
 /// The writes a plan has decided on, in the order they are applied. New
 /// rows are named by user id; the rows themselves live in the plan's maps
 /// until they are written, so a directory's rows are held once.
@@ -158,6 +173,8 @@ pub(super) struct Plan {
     pub(super) member_groups: HashMap<String, HashMap<String, String>>,
     pub(super) groups_by_key: HashMap<String, GroupRow>,
     pub(super) active_admins: HashSet<String>,
+    /// Whether the plan is only reported (see [`Plan::may_take_email`]).
+    pub(super) dry_run: bool,
     pub(super) writes: Writes,
 }
 
@@ -276,6 +293,7 @@ impl Plan {
             groups_by_key,
             active_admins,
             org,
+            dry_run: false,
             writes: Writes::default(),
         })
     }
@@ -317,6 +335,8 @@ impl Plan {
         let (user, member) = self.resolve(record)?;
         let at = now();
         let mut effect = Effect::default();
+        let mut own_profile: Option<OwnProfile> = None;
+        let mut own_changes: Option<UserChanges> = None;
         // A record that adds someone to the org needs a first name, whether
         // or not the user exists elsewhere: asking only for new users would
         // tell the caller which emails other orgs hold.
@@ -362,17 +382,41 @@ impl Plan {
                 user
             }
             Some(user) => {
-                let editable = self.operator || member.as_ref().is_some_and(|m| m.managed);
-                let (changes, differing) = self.profile_changes(&user, record, editable)?;
-                if !differing.is_empty() {
-                    if editable {
-                        let mut changes = changes;
-                        changes.updated_at = Some(at);
-                        effect.user_changes = Some(changes);
-                    } else if member.is_some() {
-                        // Only for members: for anyone else the list would
-                        // let a caller test guesses about another org's user.
-                        effect.ignored = differing;
+                match &member {
+                    // Known elsewhere, joining this org: it keeps the
+                    // profile it supplies and changes nothing global.
+                    None => {
+                        let role = record.role.unwrap_or(Role::User);
+                        check_self_action(
+                            self.is_caller(&user.id),
+                            self.operator,
+                            PowerChange::joining(role),
+                            "add",
+                        )?;
+                        own_profile = Some(own_profile_of(record));
+                    }
+                    // The org's own profile: edited in place; the email is
+                    // global and stays.
+                    Some(m) if m.own_profile => {
+                        let seen = seen_by_org(user.clone(), m);
+                        let (changes, _) = self.profile_changes(&seen, record, false)?;
+                        if changes.email.is_some() {
+                            effect.ignored.push("email");
+                        }
+                        own_changes = Some(changes);
+                    }
+                    Some(m) => {
+                        let editable = self.operator || m.managed;
+                        let (changes, differing) = self.profile_changes(&user, record, editable)?;
+                        if !differing.is_empty() {
+                            if editable {
+                                let mut changes = changes;
+                                changes.updated_at = Some(at);
+                                effect.user_changes = Some(changes);
+                            } else {
+                                effect.ignored = differing;
+                            }
+                        }
                     }
                 }
                 user
@@ -407,10 +451,16 @@ impl Plan {
                 if record.send_invite {
                     row.invited_at = Some(at);
                 }
+                if let Some(own) = own_profile {
+                    own.apply_to(&mut row);
+                }
                 effect.new_membership = Some(row);
             }
             Some(current) => {
-                let changes = self.membership_changes(current, record, at)?;
+                let mut changes = self.membership_changes(current, record, at)?;
+                if let Some(own) = &own_changes {
+                    add_own_profile_changes(&mut changes, own);
+                }
                 if !changes.is_empty() || effect.user_changes.is_some() {
                     let mut changes = changes;
                     changes.updated_at = Some(at);
@@ -470,10 +520,8 @@ impl Plan {
         let mut differing = Vec::new();
         if let Some(email) = record.email.as_ref().filter(|e| **e != user.email) {
             // Only reachable when the record is keyed by externalId.
-            if editable && self.users_by_email.contains_key(email) {
-                return Err(Error::Duplicate(format!(
-                    "{email} is already the email of another user"
-                )));
+            if editable && let Some(holder) = self.users_by_email.get(email) {
+                self.may_take_email(email, holder)?;
             }
             changes.email = Some(email.clone());
             differing.push("email");
@@ -541,11 +589,8 @@ impl Plan {
         );
         let new_role = record.role.unwrap_or(old_role);
         let new_status = record.status.unwrap_or(old_status);
-        let demoting = old_role == Role::Admin && new_role == Role::User;
-        let retiring = old_status == MemberStatus::Active && new_status == MemberStatus::Retired;
-        if demoting || retiring {
-            self.may_remove_admin_power(&current.user_id, "demote or retire")?;
-        }
+        let change = PowerChange::of((old_role, old_status), (new_role, new_status));
+        self.may_change_power(&current.user_id, change, "demote or retire")?;
         if new_role != old_role {
             changes.role = Some(new_role.as_str().into());
         }
@@ -571,17 +616,49 @@ impl Plan {
         Ok(changes)
     }
 
+    /// SELF_ACTION and LAST_ADMIN for a change of `user`'s rights.
+    pub(super) fn may_change_power(
+        &self,
+        user: &str,
+        change: PowerChange,
+        action: &str,
+    ) -> Result<()> {
+        check_self_action(self.is_caller(user), self.operator, change, action)?;
+        check_last_admin(
+            change,
+            self.active_admins.contains(user),
+            self.active_admins.iter().any(|admin| admin != user),
+        )
+    }
+
     /// SELF_ACTION and LAST_ADMIN for demoting, retiring or removing `user`.
     pub(super) fn may_remove_admin_power(&self, user: &str, action: &str) -> Result<()> {
-        if self.caller.as_deref() == Some(user) {
-            return Err(Error::SelfAction(format!("you cannot {action} yourself")));
+        self.may_change_power(user, PowerChange::removal(), action)
+    }
+
+    fn is_caller(&self, user: &str) -> bool {
+        self.caller.as_deref() == Some(user)
+    }
+
+    /// Whether a member may take `email`, which the user `holder` has.
+    /// Within the org the answer is plain. An address held outside it gets
+    /// one generic refusal, logged for operators, and none in a dry run:
+    /// emails are globally unique, so a real change must fail, but a
+    /// report need not tell what other orgs hold.
+    fn may_take_email(&self, email: &str, holder: &str) -> Result<()> {
+        if self.members.contains_key(holder) {
+            return Err(Error::Duplicate(format!(
+                "{email} is already the email of another member of this org"
+            )));
         }
-        if self.active_admins.contains(user) && self.active_admins.len() == 1 {
-            return Err(Error::LastAdmin(
-                "this is the org's last active admin; make someone else admin first".into(),
-            ));
+        if self.dry_run {
+            return Ok(());
         }
-        Ok(())
+        tracing::warn!(
+            org = %self.org,
+            "an email change was refused: the address belongs to a user outside this org"
+        );
+        Err(Error::Duplicate(EMAIL_UNAVAILABLE.into()))
     }
 
     fn user_by_email(&self, email: &str) -> Option<UserRow> {
@@ -671,6 +748,7 @@ impl Plan {
                 if let Some(attributes) = &changes.attributes {
                     member.attributes = attributes.clone();
                 }
+                apply_own_profile_changes(member, &changes);
                 if member.role == Role::Admin.as_str()
                     && member.status == MemberStatus::Active.as_str()
                 {

@@ -113,29 +113,36 @@ impl Service {
             who.require(Scope::GroupsWrite)?;
         }
         let record = check(input.record)?;
+        let touches_rights = record.role.is_some() || record.status.is_some();
         let who = who.clone();
-        self.write(move |conn| {
-            ensure_org(conn, org)?;
-            let guard = Admins::when(record.role.is_some() || record.status.is_some(), false);
-            let mut plan = Plan::load(conn, org, &who, &[&record], guard)?;
-            let (user_id, change, effect) = plan.effect(&record)?;
-            let ignored_fields = effect.ignored.clone();
-            plan.commit(&user_id, effect);
-            let org_db = org.as_db();
-            plan.apply(conn)?;
-            let member = members::member(conn, &org_db, members::MemberBy::UserId(&user_id))?
-                .ok_or_else(|| Error::Internal("an upserted member vanished".into()))?;
-            let member = with_groups(conn, &org_db, vec![member], true)?
-                .pop()
-                .ok_or_else(|| Error::Internal("an upserted member vanished".into()))?;
-            Ok(Upserted {
-                change,
-                created: change == Change::Created,
-                member,
-                ignored_fields,
+        let done = self
+            .write(move |conn| {
+                ensure_org(conn, org)?;
+                let guard = Admins::when(record.role.is_some() || record.status.is_some(), false);
+                let mut plan = Plan::load(conn, org, &who, &[&record], guard)?;
+                let (user_id, change, effect) = plan.effect(&record)?;
+                let ignored_fields = effect.ignored.clone();
+                plan.commit(&user_id, effect);
+                let org_db = org.as_db();
+                plan.apply(conn)?;
+                let member =
+                    members::member(conn, &org_db, members::MemberBy::UserId(&user_id))?
+                        .ok_or_else(|| Error::Internal("an upserted member vanished".into()))?;
+                let member = with_groups(conn, &org_db, vec![member], true)?
+                    .pop()
+                    .ok_or_else(|| Error::Internal("an upserted member vanished".into()))?;
+                Ok(Upserted {
+                    change,
+                    created: change == Change::Created,
+                    member,
+                    ignored_fields,
+                })
             })
-        })
-        .await
+            .await;
+        if touches_rights {
+            self.member_rights_may_have_changed(&done);
+        }
+        done
     }
 
     /// `syncMembers`: every record an upsert, MIRROR retiring the rest, in
@@ -193,6 +200,7 @@ impl Service {
                 dry_run,
             );
             let mut plan = Plan::load(conn, org, &who, &valid, guard)?;
+            plan.dry_run = dry_run;
             let mut report = SyncReport {
                 dry_run,
                 ..Default::default()
@@ -200,6 +208,7 @@ impl Service {
             let mut seen_emails = HashSet::new();
             let mut seen_external_ids = HashSet::new();
             let mut present: HashSet<String> = HashSet::new();
+            let mut created_ids: Vec<(usize, String)> = Vec::new();
             for (index, record) in checked.iter().enumerate() {
                 let mut result = RecordResult {
                     index,
@@ -232,10 +241,10 @@ impl Service {
                         result.ignored_fields = effect.ignored.clone();
                         plan.commit(&user_id, effect);
                         present.insert(user_id.clone());
-                        // A dry run names no one it has not added: the id
-                        // of a user from another org is not the caller's.
-                        if !(dry_run && change == Change::Created) {
+                        if change != Change::Created {
                             result.user_id = Some(user_id);
+                        } else {
+                            created_ids.push((result.index, user_id));
                         }
                         Ok(change)
                     },
@@ -277,6 +286,12 @@ impl Service {
             let write = !dry_run && (skip_failed || report.failed == 0);
             if write {
                 plan.apply(conn)?;
+                // Only a member really added is named: unwritten (a dry
+                // run, an ABORT), the id of a user known from another org
+                // is not the caller's to learn.
+                for (index, user_id) in created_ids {
+                    report.results[index].user_id = Some(user_id);
+                }
             }
             report.written = write;
             Ok(report)
@@ -287,7 +302,9 @@ impl Service {
             self.read(move |conn| diesel::Connection::transaction(conn, work))
                 .await
         } else {
-            self.write(work).await
+            let done = self.write(work).await;
+            self.member_rights_may_have_changed(&done);
+            done
         }
     }
 }

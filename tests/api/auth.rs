@@ -555,7 +555,10 @@ async fn minted_tokens_carry_claims(app: &TestApp) {
     assert!(matches!(no_org, Err(Error::InvalidInput(_))), "{no_org:?}");
     let unknown_org = app
         .service
-        .issue_token(request(CallerRole::Admin, Some(Uuid::now_v7()), None))
+        .issue_token(TokenRequest {
+            subject: Some(admin.to_string()),
+            ..request(CallerRole::Admin, Some(Uuid::now_v7()), None)
+        })
         .await;
     assert!(
         matches!(unknown_org, Err(Error::NotFound(_))),

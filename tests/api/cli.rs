@@ -34,6 +34,20 @@ async fn cli_provisions_and_mints(app: &TestApp) {
     assert!(ok, "{stderr}");
     let org: uuid::Uuid = stdout.trim().parse().expect("org create prints the id");
 
+    // An admin token speaks for an active admin of the org (--sub).
+    let member = app.create_member(org, "member@cli.example", "user").await;
+    for sub in [None, Some(member.to_string()), Some("alice".to_owned())] {
+        let mut args = vec!["token", "issue", "--role", "admin", "--org"];
+        let org_text = org.to_string();
+        args.push(&org_text);
+        if let Some(sub) = &sub {
+            args.extend(["--sub", sub.as_str()]);
+        }
+        let (ok, stdout, stderr) = roster(app, &args);
+        assert!(!ok && stdout.is_empty(), "admin token for {sub:?} issued");
+        assert!(stderr.contains("admin"), "{stderr}");
+    }
+    let admin = app.create_member(org, "admin@cli.example", "admin").await;
     let (ok, stdout, stderr) = roster(
         app,
         &[
@@ -43,6 +57,8 @@ async fn cli_provisions_and_mints(app: &TestApp) {
             "admin",
             "--org",
             &org.to_string(),
+            "--sub",
+            &admin.to_string(),
             "--ttl",
             "10m",
         ],

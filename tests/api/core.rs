@@ -241,11 +241,14 @@ async fn create_user_rules(app: &TestApp) {
         "{joined}"
     );
     assert_eq!(id_of(&joined), sam);
+    // B sees the profile it supplied, never A's.
     let seen = app.find(org_b, "email: \"sam@example.com\"").await;
     assert_eq!(
         (seen[0]["name"].as_str(), seen[0]["firstName"].as_str()),
-        (Some("Sam Stone"), Some("Sam"))
+        (Some("Someone"), Some("Other"))
     );
+    let in_a = app.find(org_a, "email: \"sam@example.com\"").await;
+    assert_eq!(in_a[0]["name"], "Sam Stone");
     assert_eq!(
         (seen[0]["managed"].as_bool(), seen[0]["role"].as_str()),
         (Some(false), Some("user"))

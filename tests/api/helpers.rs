@@ -19,7 +19,9 @@ pub enum Backend {
 }
 
 /// Runs each listed `async fn name(app: &TestApp)` as a test on both
-/// backends: `<file>::sqlite::name` and `<file>::postgres::name`.
+/// backends: `<file>::sqlite::name` and `<file>::postgres::name`. Built
+/// without `ROSTER_TEST_POSTGRES_URL`, the PostgreSQL ones are ignored
+/// (and say why), never reported as passed.
 #[macro_export]
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
@@ -37,6 +39,10 @@ macro_rules! both_backends {
         mod postgres {
             $(
                 #[actix_web::test]
+                #[cfg_attr(
+                    not(postgres_tests),
+                    ignore = "set ROSTER_TEST_POSTGRES_URL to run it on PostgreSQL"
+                )]
                 async fn $name() {
                     if let Some(app) =
                         $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await
@@ -51,8 +57,15 @@ macro_rules! both_backends {
 
 /// Keeps a test's database alive for the test and removes it afterwards.
 enum Storage {
-    Sqlite { _dir: tempfile::TempDir },
-    Postgres { admin_url: String, name: String },
+    Sqlite {
+        _dir: tempfile::TempDir,
+    },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
+    /// Another instance's database, kept by that instance.
+    Shared,
 }
 
 impl Drop for Storage {
@@ -139,6 +152,18 @@ async fn spawn_with(database_url: String, storage: Storage, extra: &[&str]) -> T
         service: started.service,
         database_url,
         _storage: storage,
+    }
+}
+
+impl TestApp {
+    /// A second Roster instance on this instance's database, as when
+    /// several run behind a load balancer.
+    pub async fn second_instance(&self) -> TestApp {
+        spawn_with(self.database_url.clone(), Storage::Shared, &[]).await
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres")
     }
 }
 
