@@ -136,6 +136,28 @@ fn read_or_create_secret(path: &Path) -> Result<(String, bool), StartError> {
     Ok((secret, true))
 }
 
+/// How often `serve` deletes events older than the retention.
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Deletes old events now and then (first a minute after start), in small
+/// batches (see `Service::prune_events`); a retention of zero keeps all.
+fn prune_in_background(service: Service, retention: std::time::Duration) {
+    if retention.is_zero() {
+        return;
+    }
+    actix_web::rt::spawn(async move {
+        actix_web::rt::time::sleep(std::time::Duration::from_secs(60)).await;
+        loop {
+            match service.prune_events(retention).await {
+                Ok(0) => {}
+                Ok(pruned) => tracing::info!(pruned, "old events pruned"),
+                Err(error) => tracing::warn!(%error, "pruning events failed"),
+            }
+            actix_web::rt::time::sleep(PRUNE_EVERY).await;
+        }
+    });
+}
+
 /// A bound, not yet running server.
 pub struct Started {
     pub server: actix_web::dev::Server,
@@ -149,6 +171,7 @@ pub fn start(common: &Common, serve: &Serve) -> Result<Started, StartError> {
     let db = open_database(common, serve.db_pool_size)?;
     let (keys, key_origin) = load_keys(common, db.backend)?;
     let service = Service::with_standing_ttl(db, keys, serve.auth_cache_ttl);
+    prune_in_background(service.clone(), common.event_retention);
     let limits = Limits {
         depth: serve.max_depth,
         complexity: serve.max_complexity,

@@ -64,6 +64,24 @@ pub struct Common {
     /// `roster=debug`.
     #[arg(long, env = "ROSTER_LOG", default_value = "info", global = true)]
     pub log: String,
+    /// How long events are kept (`400d`, `90d`, `12h`); `0` keeps them
+    /// forever. `serve` prunes older ones in the background.
+    #[arg(
+        long,
+        env = "ROSTER_EVENT_RETENTION",
+        default_value = "400d",
+        value_parser = parse_retention,
+        global = true
+    )]
+    pub event_retention: Duration,
+}
+
+/// A retention: a duration, or `0` for keeping forever.
+fn parse_retention(text: &str) -> Result<Duration, String> {
+    match text.trim() {
+        "0" => Ok(Duration::ZERO),
+        other => humantime::parse_duration(other).map_err(|e| e.to_string()),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -78,8 +96,32 @@ pub enum Command {
     /// Provision orgs.
     #[command(subcommand)]
     Org(OrgCommand),
+    /// The audit log: print it, or prune it now.
+    #[command(subcommand)]
+    Events(EventsCommand),
     /// Print the GraphQL schema (SDL).
     Schema,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Print events as JSON lines, oldest first.
+    Tail {
+        /// Only this org's events.
+        #[arg(long)]
+        org: Option<uuid::Uuid>,
+        /// Keep printing new events as they are recorded.
+        #[arg(long)]
+        follow: bool,
+        /// Only events of this type (repeatable), such as `member.retired`.
+        #[arg(long = "type")]
+        types: Vec<String>,
+        /// Start after this position (an event's `position`).
+        #[arg(long)]
+        after: Option<String>,
+    },
+    /// Delete the events older than ROSTER_EVENT_RETENTION now.
+    Prune,
 }
 
 /// Server settings.

@@ -46,8 +46,24 @@ pub fn server(
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
+            .wrap_fn(|req, srv| {
+                use actix_web::HttpMessage;
+                use actix_web::dev::Service as _;
+                let id = request_id(req.headers());
+                req.extensions_mut().insert(RequestId(id.clone()));
+                let response = srv.call(req);
+                async move {
+                    let mut response = response.await?;
+                    if let Ok(value) = HeaderValue::from_str(&id) {
+                        response.headers_mut().insert(X_REQUEST_ID, value);
+                    }
+                    Ok(response)
+                }
+            })
             // Path only: a GET's query string can carry personal data.
-            .wrap(middleware::Logger::new("%m %U %s %b %Dms"))
+            .wrap(middleware::Logger::new(
+                "%m %U %s %b %Dms request_id=%{x-request-id}o",
+            ))
             .app_data(data.clone())
             .route("/graphql", web::post().to(graphql_post))
             .route("/graphql", web::get().to(graphql_get))
@@ -114,8 +130,37 @@ fn not_acceptable() -> HttpResponse {
     )
 }
 
-/// The verified caller, or the 401 (503 if the database is down).
+/// The `x-request-id` header.
+const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
+
+/// A request's id, kept in its extensions for the handlers.
+#[derive(Debug, Clone)]
+struct RequestId(String);
+
+/// The caller's `x-request-id` when it is sane (1 to 128 characters of
+/// letters, digits and `- _ . : /`), else a new UUID v7.
+fn request_id(headers: &header::HeaderMap) -> String {
+    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/');
+    headers
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|id| (1..=128).contains(&id.len()) && id.chars().all(ok))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+/// The verified caller, with the request's id, or the 401 (503 if the
+/// database is down).
 async fn authenticate(req: &HttpRequest, service: &Service) -> Result<Principal, HttpResponse> {
+    let mut principal = verify(req, service).await?;
+    principal.request_id = actix_web::HttpMessage::extensions(req)
+        .get::<RequestId>()
+        .map(|id| id.0.clone());
+    Ok(principal)
+}
+
+async fn verify(req: &HttpRequest, service: &Service) -> Result<Principal, HttpResponse> {
     let refused =
         |message: &str| error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message);
     let header = req

@@ -6,8 +6,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use roster::app::{self, KeyOrigin, StartError};
 use roster::auth::CallerRole;
-use roster::config::{Cli, Command, Common, OrgCommand, Serve, TokenCommand, TokenIssue};
-use roster::service::{Service, TokenRequest};
+use roster::config::{
+    Cli, Command, Common, EventsCommand, OrgCommand, Serve, TokenCommand, TokenIssue,
+};
+use roster::service::{EventPosition, EventQuery, Service, TokenRequest};
 use tracing_subscriber::EnvFilter;
 
 #[actix_web::main]
@@ -23,6 +25,13 @@ async fn main() -> ExitCode {
         Some(Command::Org(OrgCommand::Create { name, slug })) => {
             create_org(&cli.common, &name, &slug).await
         }
+        Some(Command::Events(EventsCommand::Prune)) => prune_events(&cli.common).await,
+        Some(Command::Events(EventsCommand::Tail {
+            org,
+            follow,
+            types,
+            after,
+        })) => tail_events(&cli.common, org, follow, types, after).await,
         Some(Command::Schema) => {
             print!("{}", roster::graphql::sdl());
             Ok(())
@@ -61,7 +70,7 @@ async fn serve(common: &Common, serve: &Serve) -> Result<(), StartError> {
         };
         let issued = started
             .service
-            .issue_token(request)
+            .issue_token(&roster::auth::Principal::cli(), request)
             .await
             .map_err(|e| StartError(e.to_string()))?;
         println!("Roster is listening on http://{}", started.addr);
@@ -99,7 +108,7 @@ async fn issue_token(common: &Common, issue: TokenIssue) -> Result<(), StartErro
         ttl: issue.ttl,
     };
     let issued = service
-        .issue_token(request)
+        .issue_token(&roster::auth::Principal::cli(), request)
         .await
         .map_err(|e| StartError(e.to_string()))?;
     println!("{}", issued.token);
@@ -109,7 +118,7 @@ async fn issue_token(common: &Common, issue: TokenIssue) -> Result<(), StartErro
 async fn revoke_token(common: &Common, jti: &str) -> Result<(), StartError> {
     let service = command_service(common)?;
     if service
-        .revoke_token(jti)
+        .revoke_token(&roster::auth::Principal::cli(), jti)
         .await
         .map_err(|e| StartError(e.to_string()))?
     {
@@ -124,17 +133,71 @@ async fn revoke_token(common: &Common, jti: &str) -> Result<(), StartError> {
 
 async fn create_org(common: &Common, name: &str, slug: &str) -> Result<(), StartError> {
     let service = command_service(common)?;
-    let operator = roster::auth::Principal {
-        subject: "roster-cli".into(),
-        role: CallerRole::Operator,
-        org: None,
-        scopes: roster::auth::Scopes::all(),
-        jti: None,
-    };
+    let operator = roster::auth::Principal::cli();
     let outcome = service
         .create_org(&operator, name, slug)
         .await
         .map_err(|e| StartError(e.to_string()))?;
     println!("{}", outcome.id);
     Ok(())
+}
+
+async fn prune_events(common: &Common) -> Result<(), StartError> {
+    let service = command_service(common)?;
+    let pruned = service
+        .prune_events(common.event_retention)
+        .await
+        .map_err(|e| StartError(e.to_string()))?;
+    eprintln!("pruned {pruned} events");
+    Ok(())
+}
+
+/// `events tail`: every matching event as one JSON line; with `follow`,
+/// then new ones as they are recorded.
+async fn tail_events(
+    common: &Common,
+    org: Option<uuid::Uuid>,
+    follow: bool,
+    types: Vec<String>,
+    after: Option<String>,
+) -> Result<(), StartError> {
+    use std::io::Write;
+    let service = command_service(common)?;
+    let mut after = after
+        .map(|a| {
+            EventPosition::decode(&a)
+                .ok_or_else(|| StartError(format!("--after {a} is not an event position")))
+        })
+        .transpose()?;
+    let operator = roster::auth::Principal::cli();
+    loop {
+        let query = EventQuery {
+            org: org.map(Into::into),
+            first: roster::service::MAX_PAGE,
+            after,
+            types: types.clone(),
+            ..Default::default()
+        };
+        let page = service
+            .all_events(&operator, query)
+            .await
+            .map_err(|e| StartError(e.to_string()))?;
+        let mut out = std::io::stdout().lock();
+        for event in &page.items {
+            let line = event.to_json().to_string();
+            if writeln!(out, "{line}").is_err() {
+                // The reader went away (`| head`): done.
+                return Ok(());
+            }
+            after = Some(event.position);
+        }
+        let _ = out.flush();
+        if page.has_next {
+            continue;
+        }
+        if !follow {
+            return Ok(());
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }

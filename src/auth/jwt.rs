@@ -10,7 +10,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use super::{CallerRole, Principal, Scopes};
+use super::{CallerRole, Channel, Principal, Scopes};
 use crate::domain::OrgId;
 
 /// Seconds of clock skew tolerated on `exp` and `nbf`.
@@ -226,6 +226,8 @@ fn principal_from(claims: IncomingClaims) -> Result<Principal, TokenError> {
         org,
         scopes,
         jti,
+        channel: Channel::Graphql,
+        request_id: None,
     })
 }
 

@@ -47,14 +47,17 @@ pub enum Scope {
     MembersWrite,
     GroupsRead,
     GroupsWrite,
+    EventsRead,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [
+    /// The scope registry: every scope a token may carry.
+    pub const ALL: [Scope; 5] = [
         Self::MembersRead,
         Self::MembersWrite,
         Self::GroupsRead,
         Self::GroupsWrite,
+        Self::EventsRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -63,6 +66,7 @@ impl Scope {
             Self::MembersWrite => "members:write",
             Self::GroupsRead => "groups:read",
             Self::GroupsWrite => "groups:write",
+            Self::EventsRead => "events:read",
         }
     }
 
@@ -100,6 +104,22 @@ impl Scopes {
     }
 }
 
+/// Which API a caller came through; recorded on every event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Graphql,
+    Cli,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Graphql => "graphql",
+            Self::Cli => "cli",
+        }
+    }
+}
+
 /// A verified caller.
 #[derive(Debug, Clone)]
 pub struct Principal {
@@ -110,9 +130,26 @@ pub struct Principal {
     pub org: Option<OrgId>,
     pub scopes: Scopes,
     pub jti: Option<String>,
+    pub channel: Channel,
+    /// The HTTP request's `x-request-id`, when there is one.
+    pub request_id: Option<String>,
 }
 
 impl Principal {
+    /// The platform operator at the command line (`roster org create`,
+    /// `roster token issue`, ...).
+    pub fn cli() -> Self {
+        Self {
+            subject: "roster-cli".into(),
+            role: CallerRole::Operator,
+            org: None,
+            scopes: Scopes::all(),
+            jti: None,
+            channel: Channel::Cli,
+            request_id: None,
+        }
+    }
+
     pub fn is_operator(&self) -> bool {
         self.role == CallerRole::Operator
     }
@@ -190,6 +227,8 @@ mod tests {
             org: Some(org),
             scopes,
             jti: None,
+            channel: Channel::Graphql,
+            request_id: None,
         }
     }
 

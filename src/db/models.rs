@@ -4,7 +4,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{group_memberships, groups, issued_tokens, memberships, orgs, users};
+use super::schema::{events, group_memberships, groups, issued_tokens, memberships, orgs, users};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = orgs)]
@@ -229,4 +229,27 @@ pub struct GroupUserRow {
     /// `profile_name` (shown instead of `user_name`).
     pub own_profile: bool,
     pub profile_name: Option<String>,
+}
+
+/// One recorded change: the audit log and the outbox. `(tx_id, ordinal)`
+/// is its position (see `db::events`).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = events)]
+pub struct EventRow {
+    pub id: String,
+    pub tx_id: i64,
+    pub ordinal: i32,
+    pub org_id: Option<String>,
+    pub actor_sub: String,
+    pub actor_role: String,
+    pub actor_jti: Option<String>,
+    pub channel: String,
+    /// The event type, such as `member.retired`.
+    pub kind: String,
+    pub target_kind: String,
+    pub target_id: String,
+    /// A JSON object: each changed field's `before` and `after`.
+    pub changes: String,
+    pub occurred_at: NaiveDateTime,
+    pub request_id: Option<String>,
 }

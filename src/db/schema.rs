@@ -92,6 +92,33 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    events (id) {
+        id -> Text,
+        tx_id -> BigInt,
+        ordinal -> Integer,
+        org_id -> Nullable<Text>,
+        actor_sub -> Text,
+        actor_role -> Text,
+        actor_jti -> Nullable<Text>,
+        channel -> Text,
+        #[sql_name = "type"]
+        kind -> Text,
+        target_kind -> Text,
+        target_id -> Text,
+        changes -> Text,
+        occurred_at -> Timestamp,
+        request_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    event_clock (id) {
+        id -> Integer,
+        last -> BigInt,
+    }
+}
+
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> orgs (org_id));
 diesel::joinable!(group_memberships -> users (user_id));
@@ -103,4 +130,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     groups,
     group_memberships,
     issued_tokens,
+    events,
 );

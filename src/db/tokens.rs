@@ -13,6 +13,15 @@ pub fn insert(conn: &mut DbConn, row: &IssuedTokenRow) -> QueryResult<usize> {
         .execute(conn)
 }
 
+/// The token minted with this `jti`.
+pub fn find(conn: &mut DbConn, jti: &str) -> QueryResult<Option<IssuedTokenRow>> {
+    issued_tokens::table
+        .find(jti)
+        .select(IssuedTokenRow::as_select())
+        .first(conn)
+        .optional()
+}
+
 /// Marks a token revoked; returns 0 when no such token was minted here or
 /// it was already revoked.
 pub fn revoke(conn: &mut DbConn, jti: &str, at: NaiveDateTime) -> QueryResult<usize> {

@@ -208,8 +208,9 @@ impl From<MemberGroupRow> for MemberGroup {
     }
 }
 
-/// A member of an org: the user's profile and the org's membership.
+/// A member of an org: the profile the org sees and the org's membership.
 #[derive(SimpleObject, Debug, Clone)]
+#[graphql(complex)]
 pub struct Member {
     /// The user's id.
     pub id: Uuid,

@@ -4,6 +4,7 @@ use async_graphql::connection::{Connection, CursorType, Edge, EmptyFields, Opaqu
 use async_graphql::{Context, Object};
 use chrono::{DateTime, Utc};
 
+use super::events::{EventConnection, event_connection, event_query};
 use super::members::{
     AttributeFilter, Member, MemberSort, MemberStatusEnum, RoleEnum, SortDirection,
 };
@@ -11,7 +12,7 @@ use super::scalars::Uuid;
 use super::types::{ConnectionTotals, Group, GroupUser, Org, UserSearch};
 use super::{caller, invalid};
 use crate::service::{
-    FindUsers, MAX_PAGE, MemberKey, MemberQuery, OrgKey, Page, PageRequest, Position,
+    EventQuery, FindUsers, MAX_PAGE, MemberKey, MemberQuery, OrgKey, Page, PageRequest, Position,
 };
 
 type MemberCursor = OpaqueCursor<Position>;
@@ -101,6 +102,43 @@ impl QueryRoot {
         };
         let found = service.find_users(who, find).await?;
         Ok(found.into_iter().map(UserSearch::from).collect())
+    }
+
+    /// The org's recorded changes, oldest first, after the position
+    /// `after` (needs `events:read`). Every change to members, users,
+    /// groups, the org and its tokens is recorded in the transaction that
+    /// made it; a reader that keeps the last position it saw and asks for
+    /// what comes after never misses one. `types` narrows to event types
+    /// (see `Event.type`), `targetId` to one member (user id), group, org
+    /// or token, `actorSub` to one caller, `since`/`until` to a time range
+    /// (`since` included, `until` not).
+    #[expect(clippy::too_many_arguments, reason = "the contract's argument list")]
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        org: Option<Uuid>,
+        first: Option<i32>,
+        after: Option<String>,
+        types: Option<Vec<String>>,
+        target_id: Option<String>,
+        actor_sub: Option<String>,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<EventConnection> {
+        let (service, who) = caller(ctx)?;
+        let after_given = after.is_some();
+        let base = event_query(ctx, first, after)?;
+        let query = EventQuery {
+            org: org.map(Into::into),
+            types: types.unwrap_or_default(),
+            target_id,
+            actor_sub,
+            since: since.map(|t| t.naive_utc()),
+            until: until.map(|t| t.naive_utc()),
+            ..base
+        };
+        let page = service.events(who, query).await?;
+        Ok(event_connection(page, after_given))
     }
 
     /// Group memberships in the org, narrowed by `groupId` and/or `userId`;

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
+use super::events::{Draft, kind};
 use super::{Service, now};
 use crate::auth::jwt::Claims;
 use crate::auth::{CallerRole, Principal, Scopes};
@@ -91,8 +92,10 @@ impl Service {
         self.standing.clear();
     }
 
-    /// Mints a token and records its `jti` so that it can be revoked.
-    pub async fn issue_token(&self, request: TokenRequest) -> Result<IssuedToken> {
+    /// Mints a token and records its `jti` so that it can be revoked; `who`
+    /// is who asked (the operator at the command line).
+    pub async fn issue_token(&self, who: &Principal, request: TokenRequest) -> Result<IssuedToken> {
+        who.require_operator()?;
         let org = match (request.role, request.org) {
             (CallerRole::Operator, _) => None,
             (_, Some(org)) => Some(org),
@@ -152,7 +155,7 @@ impl Service {
             created_at: issued_at,
         };
         let admin = request.role == CallerRole::Admin;
-        self.write(move |conn| {
+        self.write(who, move |conn| {
             if let Some(org) = &row.org_id {
                 orgs::find(conn, org)?.ok_or_else(|| Error::not_found("no org with this id"))?;
                 if admin {
@@ -166,6 +169,14 @@ impl Service {
                 }
             }
             tokens::insert(conn, &row)?;
+            // The token itself is a secret and is never recorded.
+            conn.record(
+                Draft::new(row.org_id.as_deref(), kind::TOKEN_ISSUED, "token", &row.jti)
+                    .set("subject", row.subject.clone())
+                    .set("role", row.role.clone())
+                    .set("scope", row.scope.clone())
+                    .set("expiresAt", row.expires_at.and_utc().to_rfc3339()),
+            );
             Ok(())
         })
         .await?;
@@ -178,10 +189,23 @@ impl Service {
 
     /// Revokes a token this service minted; false when there was none to
     /// revoke.
-    pub async fn revoke_token(&self, jti: &str) -> Result<bool> {
+    pub async fn revoke_token(&self, who: &Principal, jti: &str) -> Result<bool> {
+        who.require_operator()?;
         let jti = jti.trim().to_owned();
         let revoked = self
-            .write(move |conn| Ok(tokens::revoke(conn, &jti, now())? > 0))
+            .write(who, move |conn| {
+                let Some(token) = tokens::find(conn, &jti)? else {
+                    return Ok(false);
+                };
+                if tokens::revoke(conn, &jti, now())? == 0 {
+                    return Ok(false);
+                }
+                conn.record(
+                    Draft::new(token.org_id.as_deref(), kind::TOKEN_REVOKED, "token", &jti)
+                        .change("revoked", false, true),
+                );
+                Ok(true)
+            })
             .await;
         self.forget_standing();
         revoked

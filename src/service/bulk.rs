@@ -8,6 +8,7 @@ use super::plan::{Admins, Checked, Effect, Failure, Plan};
 use super::profile::name_seen_by_org;
 use super::{Service, now};
 use crate::auth::{Principal, Scope};
+use crate::db::models::UserRow;
 use crate::db::{DbConn, members, users};
 use crate::domain::{MemberStatus, OrgId, UserId};
 use crate::error::{Error, Result};
@@ -104,7 +105,7 @@ impl Service {
     ) -> Result<StatusReport> {
         let (org, ids, who) = Self::bulk_call(who, org, ids)?;
         let done = self
-            .write(move |conn| {
+            .write(&who.clone(), move |conn| {
                 let mut plan = load_members(conn, org, &who, &ids)?;
                 let record = Checked {
                     status: Some(status),
@@ -150,17 +151,21 @@ impl Service {
     ) -> Result<RemovalReport> {
         let (org, ids, who) = Self::bulk_call(who, org, ids)?;
         let done = self
-            .write(move |conn| {
+            .write(&who.clone(), move |conn| {
                 let mut plan = load_members(conn, org, &who, &ids)?;
                 let found: Vec<&str> = plan.members.keys().map(String::as_str).collect();
-                let names: HashMap<String, String> = users::with_ids(conn, &found)?
+                let users: HashMap<String, UserRow> = users::with_ids(conn, &found)?
                     .into_iter()
-                    .filter_map(|u| {
-                        let m = plan.members.get(&u.id)?;
-                        let name = name_seen_by_org(m.own_profile, m.profile_name.clone(), u.name);
-                        Some((u.id, name))
-                    })
+                    .map(|u| (u.id.clone(), u))
                     .collect();
+                let name = |id: &str| {
+                    let (user, m) = (users.get(id)?, plan.members.get(id)?);
+                    Some(name_seen_by_org(
+                        m.own_profile,
+                        m.profile_name.clone(),
+                        user.name.clone(),
+                    ))
+                };
                 let mut report = RemovalReport::default();
                 for id in &ids {
                     if !plan.members.contains_key(id) {
@@ -168,18 +173,12 @@ impl Service {
                         continue;
                     }
                     if let Err(error) = plan.may_remove_admin_power(id, "remove") {
-                        report
-                            .skipped
-                            .push(Skipped::new(id, names.get(id).cloned(), &error));
+                        report.skipped.push(Skipped::new(id, name(id), &error));
                         continue;
                     }
                     plan.active_admins.remove(id);
-                    // Locked first, so that another org adding this user waits
-                    // for the answer of `has_any` instead of being deleted by it.
-                    users::lock(conn, id)?;
-                    members::delete(conn, &plan.org, id)?;
-                    if !members::has_any(conn, id)? {
-                        users::delete(conn, id)?;
+                    if let (Some(user), Some(membership)) = (users.get(id), plan.members.get(id)) {
+                        conn.remove_member(user, membership)?;
                     }
                     report.removed.push(id.clone());
                 }

@@ -1,5 +1,6 @@
 //! Groups inside an org and who is in them.
 
+use super::events::{Draft, kind};
 use super::members::{ensure_org, member_not_found};
 use super::profile::name_seen_by_org;
 use super::{Change, Outcome, Page, PageRequest, Service, into_page, now};
@@ -65,7 +66,7 @@ impl Service {
         let (name, key) = GroupName::parse(&input.name)?;
         let description =
             optional_text("description", input.description.as_deref(), DESCRIPTION_MAX)?;
-        self.write(move |conn| {
+        self.write(who, move |conn| {
             ensure_org(conn, org)?;
             let org_db = org.as_db();
             ensure_name_free(conn, &org_db, &key, None)?;
@@ -81,6 +82,11 @@ impl Service {
                 updated_at: at,
             };
             let records = groups::insert(conn, &row)?;
+            conn.record(
+                Draft::new(Some(&row.org_id), kind::GROUP_CREATED, "group", &row.id)
+                    .set("name", row.name.clone())
+                    .set("description", row.description.clone()),
+            );
             Ok(Outcome::new(id.0, Change::Created, records as i32))
         })
         .await
@@ -94,7 +100,7 @@ impl Service {
             .map(|d| optional_text("description", Some(&d), DESCRIPTION_MAX))
             .transpose()?;
         let id = input.id;
-        self.write(move |conn| {
+        self.write(who, move |conn| {
             let org_db = org.as_db();
             let current = find_group(conn, &org_db, id)?;
             let mut changes = GroupChanges::default();
@@ -117,6 +123,18 @@ impl Service {
             }
             changes.updated_at = Some(now());
             let records = groups::update(conn, &org_db, &current.id, &changes)?;
+            let mut draft = Draft::new(Some(&org_db), kind::GROUP_UPDATED, "group", &current.id);
+            if let Some(name) = &changes.name {
+                draft = draft.change("name", current.name.clone(), name.clone());
+            }
+            if let Some(description) = &changes.description {
+                draft = draft.change(
+                    "description",
+                    current.description.clone(),
+                    description.clone(),
+                );
+            }
+            conn.record(draft);
             Ok(Outcome::new(id.0, Change::Updated, records as i32))
         })
         .await
@@ -130,11 +148,17 @@ impl Service {
         id: GroupId,
     ) -> Result<Outcome> {
         let org = who.org_with(org, Scope::GroupsWrite)?;
-        self.write(move |conn| {
-            let deleted = groups::delete(conn, &org.as_db(), &id.as_db())?;
-            if deleted == 0 {
-                return Err(group_not_found());
-            }
+        self.write(who, move |conn| {
+            let org_db = org.as_db();
+            let current = find_group(conn, &org_db, id)?;
+            let deleted = groups::delete(conn, &org_db, &current.id)?;
+            conn.record(
+                Draft::new(Some(&org_db), kind::GROUP_DELETED, "group", &current.id).change(
+                    "name",
+                    current.name.clone(),
+                    serde_json::Value::Null,
+                ),
+            );
             Ok(Outcome::new(id.0, Change::Updated, deleted as i32))
         })
         .await
@@ -189,14 +213,14 @@ impl Service {
         group: GroupId,
     ) -> Result<Outcome> {
         let org = who.org_with(org, Scope::GroupsWrite)?;
-        self.write(move |conn| {
+        self.write(who, move |conn| {
             let (org_db, user_db) = (org.as_db(), user.as_db());
             let group = find_group(conn, &org_db, group)?;
             members::find(conn, &org_db, &user_db)?.ok_or_else(member_not_found)?;
             if groups::is_member(conn, &org_db, &group.id, &user_db)? {
                 return Ok(Outcome::unchanged(user.0));
             }
-            let records = groups::add_member(conn, &new_group_member(&group, &user_db))?;
+            let records = conn.add_to_group(&new_group_member(&group, &user_db))?;
             Ok(Outcome::new(user.0, Change::Created, records as i32))
         })
         .await
@@ -210,11 +234,11 @@ impl Service {
         group: GroupId,
     ) -> Result<Outcome> {
         let org = who.org_with(org, Scope::GroupsWrite)?;
-        self.write(move |conn| {
+        self.write(who, move |conn| {
             let (org_db, user_db) = (org.as_db(), user.as_db());
             let group = find_group(conn, &org_db, group)?;
             members::find(conn, &org_db, &user_db)?.ok_or_else(member_not_found)?;
-            let records = groups::remove_member(conn, &org_db, &group.id, &user_db)?;
+            let records = conn.remove_from_group(&org_db, &group.id, &user_db)?;
             if records == 0 {
                 return Ok(Outcome::unchanged(user.0));
             }

@@ -232,8 +232,9 @@ impl Service {
             locale: None,
             timezone: None,
         };
-        let who = who.clone();
-        self.write(move |conn| {
+        let caller = who.clone();
+        self.write(who, move |conn| {
+            let who = &caller;
             ensure_org(conn, org)?;
             let org_db = org.as_db();
             let mut records = 0;
@@ -271,9 +272,6 @@ impl Service {
                         created_at: at,
                         updated_at: at,
                     };
-                    // The user row is not counted: `records` must read the same
-                    // whether or not the email was already known elsewhere.
-                    users::insert(conn, &user)?;
                     (user, true)
                 }
             };
@@ -286,12 +284,11 @@ impl Service {
                 // Known elsewhere: this org keeps the profile it supplied.
                 own.clone().apply_to(&mut membership);
             }
-            records += members::insert(conn, &membership)?;
+            records += conn.create_member(&user, managed, &membership)?;
             if let Some(group_id) = group_id {
                 let group = groups::find(conn, &org_db, &group_id.as_db())?
                     .ok_or_else(|| Error::not_found("no group with this id in this org"))?;
-                records +=
-                    groups::add_member(conn, &super::groups::new_group_member(&group, &user_id))?;
+                records += conn.add_to_group(&super::groups::new_group_member(&group, &user_id))?;
             }
             Ok(Outcome::new(
                 UserId::from_db(&user_id).0,
@@ -324,7 +321,7 @@ impl Service {
             PowerChange::joining(role),
             "add",
         )?;
-        self.write(move |conn| {
+        self.write(who, move |conn| {
             ensure_org(conn, org)?;
             let (org_db, user_db) = (org.as_db(), user.as_db());
             let existing = members::find(conn, &org_db, &user_db)?;
@@ -342,7 +339,7 @@ impl Service {
                 ensure_external_id_free(conn, &org_db, external_id, &user_db)?;
             }
             let membership = new_membership(&org_db, &user_row, role, external_id.clone(), false);
-            let records = members::insert(conn, &membership)?;
+            let records = conn.create_member(&user_row, false, &membership)?;
             Ok(Outcome::new(user.0, Change::Created, records as i32))
         })
         .await
@@ -374,7 +371,7 @@ impl Service {
         let is_self = who.is_user(user);
         let operator = who.is_operator();
         let done = self
-            .write(move |conn| {
+            .write(who, move |conn| {
                 let (org_db, user_db) = (org.as_db(), user.as_db());
                 // Lock the admin rows before reading the member, so the
                 // last-admin check below sees every concurrent demotion.
@@ -426,7 +423,7 @@ impl Service {
                     return Ok(Outcome::unchanged(user.0));
                 }
                 changes.updated_at = Some(now());
-                let records = members::update(conn, &org_db, &user_db, &changes)?;
+                let records = conn.change_member(&current, &changes)?;
                 Ok(Outcome::new(user.0, Change::Updated, records as i32))
             })
             .await;

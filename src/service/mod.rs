@@ -12,6 +12,7 @@
 mod auth;
 mod bulk;
 mod directory;
+mod events;
 mod groups;
 mod members;
 mod orgs;
@@ -19,6 +20,7 @@ mod plan;
 mod profile;
 mod rules;
 mod sync;
+mod write;
 
 use std::sync::Arc;
 
@@ -28,6 +30,7 @@ use uuid::Uuid;
 pub use auth::{AuthFailure, IssuedToken, TokenRequest};
 pub use bulk::{RemovalReport, Skipped, StatusReport};
 pub use directory::{MemberKey, MemberPage, MemberQuery, MemberView, Position};
+pub use events::{EventQuery, EventView, Position as EventPosition, Tx, kind as event_kind};
 pub use groups::{GroupInput, GroupUpdate};
 pub use members::{FindUsers, MemberUpdate, NewMember, NewOrgMember};
 pub use orgs::{OrgKey, OrgUpdate};
@@ -37,6 +40,7 @@ pub use sync::{
     UpsertMember, Upserted,
 };
 
+use crate::auth::Principal;
 use crate::auth::jwt::JwtKeys;
 use crate::db::{Backend, Db, DbConn, write_transaction};
 use crate::domain::{search_key, search_term};
@@ -170,21 +174,30 @@ impl Service {
         joined.map_err(|e| Error::Internal(format!("database task failed: {e}")))?
     }
 
-    /// Runs `work` in a write transaction on the blocking pool, again when
-    /// it lost a race (see [`Error::is_retryable`]).
-    async fn write<T, F>(&self, mut work: F) -> Result<T>
+    /// The one way the service writes: runs `work` in a write transaction
+    /// on the blocking pool, records the events it drafted in the same
+    /// transaction (see [`events::Tx`]), and runs it again when it lost a
+    /// race (see [`Error::is_retryable`]).
+    async fn write<T, F>(&self, who: &Principal, mut work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnMut(&mut DbConn) -> Result<T> + Send + 'static,
+        F: FnMut(&mut Tx<'_>) -> Result<T> + Send + 'static,
     {
         let pool = self.db.pool.clone();
         let span = tracing::Span::current();
+        let who = who.clone();
         let joined = actix_web::rt::task::spawn_blocking(move || {
             let _entered = span.enter();
             let mut conn = pool.get()?;
             let mut attempt = 1;
             loop {
-                match write_transaction(&mut conn, &mut work) {
+                let run = |conn: &mut DbConn| -> Result<T> {
+                    let mut tx = Tx::new(conn);
+                    let value = work(&mut tx)?;
+                    tx.finish(&who)?;
+                    Ok(value)
+                };
+                match write_transaction(&mut conn, run) {
                     Err(e) if e.is_retryable() && attempt < WRITE_ATTEMPTS => {
                         tracing::debug!(attempt, error = %e, "write lost a race; retrying");
                         attempt += 1;

@@ -1,5 +1,6 @@
 //! Org provisioning (operators) and reading one's own org (tenants).
 
+use super::events::{Draft, kind};
 use super::{Change, Outcome, Page, PageRequest, Service, into_page, now};
 use crate::auth::Principal;
 use crate::db::models::{OrgChanges, OrgRow};
@@ -37,7 +38,7 @@ impl Service {
         who.require_operator()?;
         let name = OrgName::parse(name)?;
         let slug = Slug::parse(slug)?;
-        self.write(move |conn| {
+        self.write(who, move |conn| {
             ensure_slug_free(conn, &slug)?;
             let at = now();
             let id = OrgId::new();
@@ -51,6 +52,12 @@ impl Service {
                 updated_at: at,
             };
             let records = orgs::insert(conn, &row)?;
+            conn.record(
+                Draft::new(Some(&row.id), kind::ORG_CREATED, "org", &row.id)
+                    .set("name", row.name.clone())
+                    .set("slug", row.slug.clone())
+                    .set("status", row.status.clone()),
+            );
             Ok(Outcome::new(id.0, Change::Created, records as i32))
         })
         .await
@@ -63,7 +70,7 @@ impl Service {
         let status = input.status.as_deref().map(OrgStatus::parse).transpose()?;
         let id = input.id;
         let outcome = self
-            .write(move |conn| {
+            .write(who, move |conn| {
                 let current = orgs::find(conn, &id.as_db())?
                     .ok_or_else(|| Error::not_found("no org with this id"))?;
                 let mut changes = OrgChanges::default();
@@ -83,6 +90,22 @@ impl Service {
                 }
                 changes.updated_at = Some(now());
                 let records = orgs::update(conn, &current.id, &changes)?;
+                let event = match changes.status.as_deref().map(OrgStatus::from_db) {
+                    Some(OrgStatus::Suspended) => kind::ORG_SUSPENDED,
+                    Some(OrgStatus::Active) => kind::ORG_REACTIVATED,
+                    None => kind::ORG_UPDATED,
+                };
+                let mut draft = Draft::new(Some(&current.id), event, "org", &current.id);
+                for (field, before, after) in [
+                    ("name", &current.name, &changes.name),
+                    ("slug", &current.slug, &changes.slug),
+                    ("status", &current.status, &changes.status),
+                ] {
+                    if let Some(after) = after {
+                        draft = draft.change(field, before.clone(), after.clone());
+                    }
+                }
+                conn.record(draft);
                 Ok(Outcome::new(id.0, Change::Updated, records as i32))
             })
             .await;

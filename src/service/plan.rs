@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use super::events::{self, Draft, Tx};
 use super::members::new_membership;
 use super::profile::{OwnProfile, add_own_profile_changes, apply_own_profile_changes, seen_by_org};
 use super::rules::{PowerChange, check_last_admin, check_self_action};
@@ -155,6 +156,9 @@ pub(super) struct Writes {
     pub(super) membership_changes: Vec<(String, MembershipChanges)>,
     pub(super) group_removals: Vec<(String, String)>,
     pub(super) group_additions: Vec<GroupMembershipRow>,
+    /// The events of these writes, drafted as each was planned (when the
+    /// state before it is at hand), recorded when they are applied.
+    pub(super) events: Vec<Draft>,
 }
 
 /// The org's state as far as the records reach, and the writes planned on
@@ -667,41 +671,39 @@ impl Plan {
     }
 
     /// Writes what the plan decided, in batches, in the caller's
-    /// transaction.
-    pub(super) fn apply(mut self, conn: &mut DbConn) -> Result<()> {
-        let org = self.org.as_str();
-        let writes = std::mem::take(&mut self.writes);
+    /// transaction, with the events drafted as it was planned.
+    pub(super) fn apply(mut self, tx: &mut Tx<'_>) -> Result<()> {
+        let org = self.org.clone();
+        let mut writes = std::mem::take(&mut self.writes);
+        // Changes first: an email one record moves away may be the email of
+        // a user another record creates.
+        tx.apply_planned(&org, &writes.user_changes, &[], &[])?;
         let new_users: Vec<UserRow> = writes
             .new_users
             .iter()
             .filter_map(|id| self.users_by_id.remove(id))
             .collect();
-        // Changes first: an email one record moves away may be the email of
-        // a user another record creates.
-        for (id, changes) in &writes.user_changes {
-            users::update(conn, id, changes)?;
-        }
-        users::insert_many(conn, &new_users)?;
-        drop(new_users);
         let new_memberships: Vec<MembershipRow> = writes
             .new_memberships
             .iter()
             .filter_map(|id| self.members.remove(id))
             .collect();
-        members::insert_many(conn, &new_memberships)?;
-        drop(new_memberships);
-        for (user, changes) in &writes.membership_changes {
-            members::update(conn, org, user, changes)?;
-        }
-        for (user, group) in &writes.group_removals {
-            groups::remove_member(conn, org, group, user)?;
-        }
-        groups::add_many(conn, &writes.group_additions)?;
+        tx.create_members(&new_users, &new_memberships)?;
+        drop((new_users, new_memberships));
+        tx.apply_planned(
+            &org,
+            &[],
+            &writes.membership_changes,
+            &writes.group_removals,
+        )?;
+        tx.add_many_to_groups(&writes.group_additions)?;
+        tx.record_planned(std::mem::take(&mut writes.events));
         Ok(())
     }
 
-    /// Takes a record's effect into the plan.
+    /// Takes a record's effect into the plan, drafting its events.
     pub(super) fn commit(&mut self, user_id: &str, effect: Effect) {
+        self.draft_events(user_id, &effect);
         if let Some(user) = effect.new_user {
             self.users_by_email
                 .insert(user.email.clone(), user.id.clone());
@@ -775,6 +777,37 @@ impl Plan {
         }
     }
 
+    /// The events of a record's effect, from the state before it.
+    fn draft_events(&mut self, user_id: &str, effect: &Effect) {
+        let drafts = &mut self.writes.events;
+        if let Some(row) = &effect.new_membership {
+            let user = effect.new_user.as_ref().or(self.users_by_id.get(user_id));
+            if let Some(user) = user {
+                drafts.push(events::member_created(user, row));
+            }
+        }
+        if let (Some(changes), Some(before)) = (&effect.user_changes, self.users_by_id.get(user_id))
+        {
+            drafts.extend(events::user_updated(&self.org, before, changes));
+        }
+        if let (Some(changes), Some(before)) =
+            (&effect.membership_changes, self.members.get(user_id))
+        {
+            drafts.extend(events::member_changed(before, changes));
+        }
+        for group in &effect.group_removals {
+            drafts.push(events::group_membership(&self.org, user_id, group, false));
+        }
+        for row in &effect.group_additions {
+            drafts.push(events::group_membership(
+                &self.org,
+                user_id,
+                &row.group_id,
+                true,
+            ));
+        }
+    }
+
     /// Plans retiring an active member (MIRROR), under the invariants.
     pub(super) fn retire(&mut self, user_id: &str) -> Result<()> {
         self.may_remove_admin_power(user_id, "retire")?;
@@ -787,6 +820,9 @@ impl Plan {
         };
         self.active_admins.remove(user_id);
         if let Some(member) = self.members.get_mut(user_id) {
+            self.writes
+                .events
+                .extend(events::member_changed(member, &changes));
             member.status = MemberStatus::Retired.as_str().into();
         }
         self.writes

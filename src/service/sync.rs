@@ -4,11 +4,12 @@
 use std::collections::HashSet;
 
 use super::directory::{MemberView, with_groups};
+use super::events::{Draft, Tx, kind};
 use super::members::ensure_org;
 use super::plan::{Admins, Checked, Failure, Plan, check};
 use super::{Change, Service};
 use crate::auth::{Principal, Scope};
-use crate::db::{DbConn, members};
+use crate::db::members;
 use crate::domain::{MemberStatus, OrgId, Role};
 use crate::error::{Error, Result};
 
@@ -116,7 +117,7 @@ impl Service {
         let touches_rights = record.role.is_some() || record.status.is_some();
         let who = who.clone();
         let done = self
-            .write(move |conn| {
+            .write(&who.clone(), move |conn| {
                 ensure_org(conn, org)?;
                 let guard = Admins::when(record.role.is_some() || record.status.is_some(), false);
                 let mut plan = Plan::load(conn, org, &who, &[&record], guard)?;
@@ -190,8 +191,9 @@ impl Service {
             })
             .collect();
         let (mode, skip_failed, dry_run) = (request.mode, request.skip_failed, request.dry_run);
+        let who_outer = who.clone();
         let who = who.clone();
-        let work = move |conn: &mut DbConn| -> Result<SyncReport> {
+        let work = move |conn: &mut Tx<'_>| -> Result<SyncReport> {
             ensure_org(conn, org)?;
             let valid: Vec<&Checked> = checked.iter().filter_map(|c| c.as_ref().ok()).collect();
             let guard = Admins::when(
@@ -285,7 +287,19 @@ impl Service {
             }
             let write = !dry_run && (skip_failed || report.failed == 0);
             if write {
+                let org_db = plan.org.clone();
                 plan.apply(conn)?;
+                if report.created + report.updated + report.retired > 0 {
+                    conn.record(
+                        Draft::new(Some(&org_db), kind::MEMBERS_SYNCED, "org", &org_db)
+                            .set("mode", format!("{mode:?}").to_uppercase())
+                            .set("created", report.created)
+                            .set("updated", report.updated)
+                            .set("unchanged", report.unchanged)
+                            .set("retired", report.retired)
+                            .set("failed", report.failed),
+                    );
+                }
                 // Only a member really added is named: unwritten (a dry
                 // run, an ABORT), the id of a user known from another org
                 // is not the caller's to learn.
@@ -299,10 +313,12 @@ impl Service {
         if dry_run {
             // A report takes no write lock: one read transaction, so that
             // it sees one state of the org.
-            self.read(move |conn| diesel::Connection::transaction(conn, work))
-                .await
+            self.read(move |conn| {
+                diesel::Connection::transaction(conn, |conn| work(&mut Tx::new(conn)))
+            })
+            .await
         } else {
-            let done = self.write(work).await;
+            let done = self.write(&who_outer, work).await;
             self.member_rights_may_have_changed(&done);
             done
         }

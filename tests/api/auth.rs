@@ -340,19 +340,24 @@ async fn bad_token_matrix(app: &TestApp) {
     };
     let issued = app
         .service
-        .issue_token(mint())
+        .issue_token(&roster::auth::Principal::cli(), mint())
         .await
         .expect("issue a token");
     let kept = app
         .service
-        .issue_token(mint())
+        .issue_token(&roster::auth::Principal::cli(), mint())
         .await
         .expect("issue a second token");
     assert_ne!(issued.jti, kept.jti);
     let query = "{ findUserBy(email: \"admin@acme.example\") { id } }";
     let data = app.data(&issued.token, query, json!({})).await;
     assert_eq!(data["findUserBy"][0]["id"], admin.to_string());
-    assert!(app.service.revoke_token(&issued.jti).await.expect("revoke"));
+    assert!(
+        app.service
+            .revoke_token(&roster::auth::Principal::cli(), &issued.jti)
+            .await
+            .expect("revoke")
+    );
     assert_refused(
         app,
         Some(&format!("Bearer {}", issued.token)),
@@ -361,14 +366,14 @@ async fn bad_token_matrix(app: &TestApp) {
     .await;
     assert!(
         !app.service
-            .revoke_token(&issued.jti)
+            .revoke_token(&roster::auth::Principal::cli(), &issued.jti)
             .await
             .expect("revoke again"),
         "revoked twice"
     );
     assert!(
         !app.service
-            .revoke_token(&Uuid::now_v7().to_string())
+            .revoke_token(&roster::auth::Principal::cli(), &Uuid::now_v7().to_string())
             .await
             .expect("revoke unknown")
     );
@@ -443,13 +448,16 @@ async fn minted_tokens_carry_claims(app: &TestApp) {
 
     let issued = app
         .service
-        .issue_token(TokenRequest {
-            role: CallerRole::Integration,
-            org: Some(OrgId(org)),
-            scope: Some("  members:read ".into()),
-            subject: Some("lms-sync".into()),
-            ttl: Duration::from_secs(3600),
-        })
+        .issue_token(
+            &roster::auth::Principal::cli(),
+            TokenRequest {
+                role: CallerRole::Integration,
+                org: Some(OrgId(org)),
+                scope: Some("  members:read ".into()),
+                subject: Some("lms-sync".into()),
+                ttl: Duration::from_secs(3600),
+            },
+        )
         .await
         .expect("issue an integration token");
     let claims = payload(&issued.token);
@@ -505,13 +513,16 @@ async fn minted_tokens_carry_claims(app: &TestApp) {
     // An admin token minted for the org administers it.
     let minted_admin = app
         .service
-        .issue_token(TokenRequest {
-            role: CallerRole::Admin,
-            org: Some(OrgId(org)),
-            scope: None,
-            subject: Some(admin.to_string()),
-            ttl: Duration::from_secs(600),
-        })
+        .issue_token(
+            &roster::auth::Principal::cli(),
+            TokenRequest {
+                role: CallerRole::Admin,
+                org: Some(OrgId(org)),
+                scope: None,
+                subject: Some(admin.to_string()),
+                ttl: Duration::from_secs(600),
+            },
+        )
         .await
         .expect("issue an admin token");
     let created = app
@@ -533,11 +544,14 @@ async fn minted_tokens_carry_claims(app: &TestApp) {
     };
     let unknown_scope = app
         .service
-        .issue_token(request(
-            CallerRole::Integration,
-            Some(org),
-            Some("members:read members:admin"),
-        ))
+        .issue_token(
+            &roster::auth::Principal::cli(),
+            request(
+                CallerRole::Integration,
+                Some(org),
+                Some("members:read members:admin"),
+            ),
+        )
         .await;
     assert!(
         matches!(unknown_scope, Err(Error::InvalidInput(_))),
@@ -545,20 +559,29 @@ async fn minted_tokens_carry_claims(app: &TestApp) {
     );
     let no_org = app
         .service
-        .issue_token(request(CallerRole::Admin, None, None))
+        .issue_token(
+            &roster::auth::Principal::cli(),
+            request(CallerRole::Admin, None, None),
+        )
         .await;
     assert!(matches!(no_org, Err(Error::InvalidInput(_))), "{no_org:?}");
     let no_org = app
         .service
-        .issue_token(request(CallerRole::Integration, None, Some("members:read")))
+        .issue_token(
+            &roster::auth::Principal::cli(),
+            request(CallerRole::Integration, None, Some("members:read")),
+        )
         .await;
     assert!(matches!(no_org, Err(Error::InvalidInput(_))), "{no_org:?}");
     let unknown_org = app
         .service
-        .issue_token(TokenRequest {
-            subject: Some(admin.to_string()),
-            ..request(CallerRole::Admin, Some(Uuid::now_v7()), None)
-        })
+        .issue_token(
+            &roster::auth::Principal::cli(),
+            TokenRequest {
+                subject: Some(admin.to_string()),
+                ..request(CallerRole::Admin, Some(Uuid::now_v7()), None)
+            },
+        )
         .await;
     assert!(
         matches!(unknown_org, Err(Error::NotFound(_))),
@@ -566,7 +589,10 @@ async fn minted_tokens_carry_claims(app: &TestApp) {
     );
     let mut zero_ttl = request(CallerRole::Operator, None, None);
     zero_ttl.ttl = Duration::ZERO;
-    let zero_ttl = app.service.issue_token(zero_ttl).await;
+    let zero_ttl = app
+        .service
+        .issue_token(&roster::auth::Principal::cli(), zero_ttl)
+        .await;
     assert!(
         matches!(zero_ttl, Err(Error::InvalidInput(_))),
         "{zero_ttl:?}"

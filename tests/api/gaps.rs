@@ -267,12 +267,18 @@ async fn token_edges(app: &TestApp) {
     };
     let long = app
         .service
-        .issue_token(request(CallerRole::Operator, None, 367))
+        .issue_token(
+            &roster::auth::Principal::cli(),
+            request(CallerRole::Operator, None, 367),
+        )
         .await;
     assert!(matches!(long, Err(Error::InvalidInput(_))), "{long:?}");
     let minted = app
         .service
-        .issue_token(request(CallerRole::Operator, Some(org), 366))
+        .issue_token(
+            &roster::auth::Principal::cli(),
+            request(CallerRole::Operator, Some(org), 366),
+        )
         .await
         .expect("a year-long operator token");
     let part = minted.token.split('.').nth(1).unwrap();

@@ -1,0 +1,2 @@
+DROP TABLE event_clock;
+DROP TABLE events;

@@ -1,0 +1,129 @@
+//! The writes of members, users and group memberships, each with its
+//! event. Every use case writes these rows through here (single calls,
+//! bulk calls and syncs alike), inside a [`Tx`], so that no change goes
+//! unrecorded. The rules that decide whether a change may happen live in
+//! `rules` (self-action, last admin), in the database (unique keys, the
+//! composite foreign keys that keep group members in their org) and in
+//! `plan`; see `docs/ARCHITECTURE.md`, "The write path".
+
+use super::events::{self, Draft, Tx};
+use crate::db::models::{
+    GroupMembershipRow, MembershipChanges, MembershipRow, UserChanges, UserRow,
+};
+use crate::db::{groups, members, users};
+use crate::error::Result;
+
+impl Tx<'_> {
+    /// Adds a member: the user too when `new_user`. Returns the rows of the
+    /// org written (the user row is not counted, so that `records` reads
+    /// the same whether or not the email was known elsewhere).
+    pub(super) fn create_member(
+        &mut self,
+        user: &UserRow,
+        new_user: bool,
+        membership: &MembershipRow,
+    ) -> Result<usize> {
+        if new_user {
+            users::insert(self, user)?;
+        }
+        let written = members::insert(self, membership)?;
+        self.record(events::member_created(user, membership));
+        Ok(written)
+    }
+
+    /// Adds many members at once (a sync): their new users, then the
+    /// memberships. `drafts` are their events, made when they were planned.
+    pub(super) fn create_members(
+        &mut self,
+        new_users: &[UserRow],
+        memberships: &[MembershipRow],
+    ) -> Result<()> {
+        users::insert_many(self, new_users)?;
+        members::insert_many(self, memberships)?;
+        Ok(())
+    }
+
+    /// Changes a membership that reads `before`.
+    pub(super) fn change_member(
+        &mut self,
+        before: &MembershipRow,
+        changes: &MembershipChanges,
+    ) -> Result<usize> {
+        let written = members::update(self, &before.org_id, &before.user_id, changes)?;
+        self.record_all(events::member_changed(before, changes));
+        Ok(written)
+    }
+
+    /// Applies changes planned earlier, whose events are already drafted.
+    pub(super) fn apply_planned(
+        &mut self,
+        org: &str,
+        user_changes: &[(String, UserChanges)],
+        membership_changes: &[(String, MembershipChanges)],
+        group_removals: &[(String, String)],
+    ) -> Result<()> {
+        for (id, changes) in user_changes {
+            users::update(self, id, changes)?;
+        }
+        for (user, changes) in membership_changes {
+            members::update(self, org, user, changes)?;
+        }
+        for (user, group) in group_removals {
+            groups::remove_member(self, org, group, user)?;
+        }
+        Ok(())
+    }
+
+    /// Removes a membership and its group memberships; a user left in no
+    /// org is deleted too. The user row is locked first, so that another
+    /// org linking this user waits for the answer instead of losing it.
+    pub(super) fn remove_member(
+        &mut self,
+        user: &UserRow,
+        membership: &MembershipRow,
+    ) -> Result<()> {
+        users::lock(self, &user.id)?;
+        members::delete(self, &membership.org_id, &user.id)?;
+        if !members::has_any(self, &user.id)? {
+            users::delete(self, &user.id)?;
+        }
+        self.record(events::member_removed(user, membership));
+        Ok(())
+    }
+
+    /// Puts a member in a group.
+    pub(super) fn add_to_group(&mut self, row: &GroupMembershipRow) -> Result<usize> {
+        let written = groups::add_member(self, row)?;
+        self.record(events::group_membership(
+            &row.org_id,
+            &row.user_id,
+            &row.group_id,
+            true,
+        ));
+        Ok(written)
+    }
+
+    /// Adds many group memberships (their events drafted when planned).
+    pub(super) fn add_many_to_groups(&mut self, rows: &[GroupMembershipRow]) -> Result<usize> {
+        Ok(groups::add_many(self, rows)?)
+    }
+
+    /// Takes a member out of a group; 0 when they were not in it.
+    pub(super) fn remove_from_group(
+        &mut self,
+        org: &str,
+        group: &str,
+        user: &str,
+    ) -> Result<usize> {
+        let written = groups::remove_member(self, org, group, user)?;
+        if written > 0 {
+            self.record(events::group_membership(org, user, group, false));
+        }
+        Ok(written)
+    }
+
+    /// Records events drafted ahead of a batched write.
+    pub(super) fn record_planned(&mut self, drafts: Vec<Draft>) {
+        self.record_all(drafts);
+    }
+}
