@@ -259,6 +259,7 @@ impl MutationRoot {
             &[
                 (&["member"], Scope::MembersRead),
                 (&["member", "groups"], Scope::GroupsRead),
+                (&["ignoredFields"], Scope::MembersRead),
             ],
         )?;
         let profile = user.unwrap_or_default();
@@ -349,6 +350,16 @@ impl MutationRoot {
         dry_run: Option<bool>,
     ) -> async_graphql::Result<SyncResult> {
         let (service, who) = caller(ctx)?;
+        // Which members exist and how their profiles differ is a read.
+        require_for_selection(
+            ctx,
+            who,
+            &[
+                (&["results", "userId"], Scope::MembersRead),
+                (&["results", "ignoredFields"], Scope::MembersRead),
+                (&["retirements"], Scope::MembersRead),
+            ],
+        )?;
         let request = SyncRequest {
             org: org.map(Into::into),
             records: records.into_iter().map(Into::into).collect(),

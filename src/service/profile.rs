@@ -55,6 +55,10 @@ pub(super) fn seen_by_org(mut user: UserRow, membership: &MembershipRow) -> User
         user.mobile_normalized = membership.profile_mobile_normalized.clone();
         user.locale = membership.profile_locale.clone();
         user.timezone = membership.profile_timezone.clone();
+        // The global record's times would tell when another org created or
+        // edited the user: the org sees its own membership's.
+        user.created_at = membership.created_at;
+        user.updated_at = membership.updated_at;
     }
     user
 }
@@ -66,9 +70,10 @@ pub(super) fn name_seen_by_org(
     profile_name: Option<String>,
     global_name: String,
 ) -> String {
-    match (own_profile, profile_name) {
-        (true, Some(name)) => name,
-        _ => global_name,
+    if own_profile {
+        profile_name.unwrap_or_default()
+    } else {
+        global_name
     }
 }
 

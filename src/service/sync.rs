@@ -10,7 +10,7 @@ use super::plan::{Admins, Checked, Failure, Plan, check};
 use super::{Change, Service};
 use crate::auth::{Principal, Scope};
 use crate::db::members;
-use crate::domain::{MemberStatus, OrgId, Role};
+use crate::domain::{Email, MemberStatus, OrgId, Role};
 use crate::error::{Error, Result};
 
 /// At most this many records in one `syncMembers` call.
@@ -163,10 +163,17 @@ impl Service {
                 "MIRROR with no records would retire everyone; send at least one record",
             ));
         }
+        // In their stored form where they parse, so that MIRROR knows a
+        // member whose record fails by any spelling of their address.
         let emails: Vec<String> = request
             .records
             .iter()
-            .map(|r| r.email.as_deref().unwrap_or_default().trim().to_lowercase())
+            .map(|r| {
+                let email = r.email.as_deref().unwrap_or_default();
+                Email::parse(email)
+                    .map(Email::into_inner)
+                    .unwrap_or_else(|_| email.trim().to_lowercase())
+            })
             .collect();
         // Who each record names, read before validation: MIRROR keeps a
         // member whose record fails, whatever the reason.

@@ -318,6 +318,34 @@ async fn mutation_answers_need_the_read_scope(app: &TestApp) {
         body["removeMembers"]["undeletedItems"][0]["code"],
         "LAST_ADMIN"
     );
+
+    // A dry-run MIRROR would list every member; which ones exist is a read.
+    let sync = |fields: &str| {
+        format!(
+            "mutation {{ syncMembers(records: [{{email: \"nobody@payload.example\", firstName: \"N\"}}], \
+             mode: MIRROR, dryRun: true) {{ {fields} }} }}"
+        )
+    };
+    for fields in [
+        "retirements { userId }",
+        "results { userId }",
+        "results { ignoredFields }",
+    ] {
+        let body = app.gql(&write_only, &sync(fields), json!({})).await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "FORBIDDEN",
+            "{fields}: {body}"
+        );
+        assert!(body["data"]["syncMembers"].is_null(), "{body}");
+    }
+    let body = app
+        .data(
+            &write_only,
+            &sync("counts { created } results { result }"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(body["syncMembers"]["counts"]["created"], 1, "{body}");
 }
 
 async fn member_by_email(app: &TestApp, token: &str, email: &str) -> Value {
@@ -364,6 +392,17 @@ async fn linked_users_show_the_orgs_own_profile(app: &TestApp) {
 
     let seen = member_by_email(app, &guest_admin, "kim@prof.example").await;
     assert_eq!(seen["firstName"], "Kimmy", "{seen}");
+    // Nor when the home org created the user, or last edited it.
+    let times = |token: String| async move {
+        let query = "{ findUserBy(email: \"kim@prof.example\") { createdAt updatedAt } }";
+        app.data(&token, query, json!({})).await["findUserBy"][0].clone()
+    };
+    let home_times = times(home_admin.clone()).await;
+    let guest_times = times(guest_admin.clone()).await;
+    assert_ne!(
+        home_times["createdAt"], guest_times["createdAt"],
+        "{guest_times}"
+    );
     assert_eq!(seen["name"], "Kimmy Guest");
     assert_eq!(seen["mobile"], "+44 7000 000001");
     assert_eq!(seen["managed"], false);
@@ -429,6 +468,11 @@ async fn linked_users_show_the_orgs_own_profile(app: &TestApp) {
     let seen = member_by_email(app, &guest_admin, "kim@prof.example").await;
     assert_eq!(seen["firstName"], "Kimberly", "{seen}");
     assert_eq!(members_q(app, &guest_admin, "kate").await, 0);
+    let after_rename = times(guest_admin.clone()).await;
+    assert_ne!(
+        after_rename["updatedAt"],
+        times(home_admin.clone()).await["updatedAt"]
+    );
 
     // A sync that brings someone in keeps its own profile too.
     app.create_member(home, "lee@prof.example", "user").await;
@@ -636,6 +680,18 @@ async fn input_is_hygienic(app: &TestApp) {
     assert_eq!(idn["r"]["result"], "created", "{idn}");
     let stored = app.find(org, "email: \"ann@xn--bcher-kva.example\"").await;
     assert_eq!(stored[0]["email"], "ann@xn--bcher-kva.example");
+    // MIRROR keeps a member whose record fails, by any spelling of the
+    // address.
+    let records = json!([
+        { "email": "ann@B\u{fc}cher.example", "firstName": "Ann", "locale": "!!" },
+        { "email": "admin@hygiene.example", "firstName": "Admin" },
+    ]);
+    let query = "mutation($r: [SyncRecord!]!) { syncMembers(records: $r, mode: MIRROR, onError: SKIP) \
+                 { written retirements { userId } results { result } } }";
+    let mirrored = app.data(&admin, query, json!({ "r": records })).await;
+    assert_eq!(mirrored["syncMembers"]["written"], true, "{mirrored}");
+    let still = app.find(org, "email: \"ann@xn--bcher-kva.example\"").await;
+    assert_eq!(still[0]["status"], "active", "{mirrored}");
     for bad in [
         "an\u{200B}n@hygiene.example",
         "ann@hygiene\u{202E}.example",

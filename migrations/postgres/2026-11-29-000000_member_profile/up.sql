@@ -4,7 +4,8 @@
 -- itself, never the other org's. own_profile says whether the profile_*
 -- columns are the member's profile in this org; when false the global
 -- profile is shown (the managing org's own members, and users an operator
--- linked). Rows from before this change keep showing the global profile.
+-- linked). Members an org already had without managing them get a copy of
+-- the global profile as it is now, and from then on see only their own.
 ALTER TABLE memberships ADD COLUMN own_profile BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE memberships ADD COLUMN profile_first_name TEXT;
 ALTER TABLE memberships ADD COLUMN profile_last_name TEXT;
@@ -14,3 +15,14 @@ ALTER TABLE memberships ADD COLUMN profile_mobile_normalized TEXT;
 ALTER TABLE memberships ADD COLUMN profile_locale TEXT;
 ALTER TABLE memberships ADD COLUMN profile_timezone TEXT;
 CREATE INDEX memberships_org_mobile ON memberships (org_id, profile_mobile_normalized);
+UPDATE memberships SET
+    own_profile = TRUE,
+    profile_first_name = users.first_name,
+    profile_last_name = users.last_name,
+    profile_name = users.name,
+    profile_mobile = users.mobile,
+    profile_mobile_normalized = users.mobile_normalized,
+    profile_locale = users.locale,
+    profile_timezone = users.timezone
+FROM users
+WHERE users.id = memberships.user_id AND NOT memberships.managed;
