@@ -12,6 +12,7 @@ mod cli;
 mod concurrency;
 mod core;
 mod directory;
+mod events;
 mod gaps;
 mod http;
 mod keys;
