@@ -427,11 +427,17 @@ async fn readers_never_miss_a_late_commit(app: &TestApp) {
     let seen_ids = ids(&seen);
     let unique: HashSet<&String> = seen_ids.iter().collect();
     assert_eq!(unique.len(), seen_ids.len(), "an event was read twice");
-    assert_eq!(
-        seen_ids,
-        ids(&all),
-        "the reader missed events or saw them out of order"
-    );
+    let all_ids = ids(&all);
+    if seen_ids != all_ids {
+        let missed: Vec<&String> = all_ids.iter().filter(|id| !unique.contains(id)).collect();
+        panic!(
+            "the reader saw {} of {} events ({} missed, e.g. {:?}), or saw them out of order",
+            seen_ids.len(),
+            all_ids.len(),
+            missed.len(),
+            missed.iter().take(3).collect::<Vec<_>>()
+        );
+    }
     assert_eq!(all.len(), expected, "every write recorded");
 }
 
