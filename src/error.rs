@@ -16,7 +16,7 @@
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-use crate::domain::Invalid;
+use crate::domain::{Corrupt, Invalid};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -192,6 +192,13 @@ impl From<DieselError> for Error {
 impl From<Invalid> for Error {
     fn from(error: Invalid) -> Self {
         Self::InvalidInput(error.0)
+    }
+}
+
+impl From<Corrupt> for Error {
+    fn from(error: Corrupt) -> Self {
+        tracing::error!(%error, "corrupt stored data");
+        Self::Internal(error.0)
     }
 }
 

@@ -185,32 +185,15 @@ pub fn has_any(conn: &mut DbConn, user_id: &str) -> QueryResult<bool> {
     .get_result(conn)
 }
 
-/// Which field the members list is sorted by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum SortField {
-    Name,
-    Email,
-    CreatedAt,
-    UpdatedAt,
-}
+pub use crate::domain::{SortField, SortKey};
 
-/// A position in the members list: the sort key of one member and its
-/// user id, which breaks ties.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum SortKey {
-    Text(String),
-    Time(NaiveDateTime),
-}
-
-impl SortField {
-    /// The key a member sorts by under this field.
-    pub fn key_of(self, membership: &MembershipRow) -> SortKey {
-        match self {
-            Self::Name => SortKey::Text(membership.user_name_key.clone()),
-            Self::Email => SortKey::Text(membership.user_email.clone()),
-            Self::CreatedAt => SortKey::Time(membership.created_at),
-            Self::UpdatedAt => SortKey::Time(membership.updated_at),
-        }
+/// The key a member sorts by under `field`.
+pub fn sort_key(field: SortField, membership: &MembershipRow) -> SortKey {
+    match field {
+        SortField::Name => SortKey::Text(membership.user_name_key.clone()),
+        SortField::Email => SortKey::Text(membership.user_email.clone()),
+        SortField::CreatedAt => SortKey::Time(membership.created_at),
+        SortField::UpdatedAt => SortKey::Time(membership.updated_at),
     }
 }
 

@@ -9,6 +9,8 @@ use std::str::FromStr;
 
 use uuid::Uuid;
 
+use super::Corrupt;
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -26,12 +28,13 @@ macro_rules! id_type {
                 self.0.hyphenated().to_string()
             }
 
-            /// Reads an id back from the database's text form.
-            pub fn from_db(text: &str) -> Self {
-                // Every id in the database was written by `as_db`; a malformed
-                // one is corrupted data, and the nil id makes it visible
-                // without taking the request down.
-                Self(Uuid::parse_str(text).unwrap_or_default())
+            /// Reads an id back from the database's text form. Every stored
+            /// id was written by `as_db`, so a malformed one is corrupted
+            /// data: an error, never a made-up id.
+            pub fn from_db(text: &str) -> Result<Self, Corrupt> {
+                Uuid::parse_str(text)
+                    .map(Self)
+                    .map_err(|_| Corrupt(format!("malformed {} {text:?}", stringify!($name))))
             }
         }
 

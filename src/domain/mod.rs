@@ -5,10 +5,12 @@
 mod ids;
 mod kinds;
 mod profile;
+mod sorting;
 mod values;
 
 pub use ids::{GroupId, OrgId, UserId};
 pub use kinds::{GroupRole, MemberStatus, OrgStatus, Role};
+pub use sorting::{SortField, SortKey};
 pub use profile::{AttributeMatch, Attributes, MAX_ATTRIBUTE_KEYS, locale, timezone};
 pub use values::{
     Email, ExternalId, GroupName, MAX_EXTERNAL_ID, Mobile, OrgName, PersonName, Slug, display_name,
@@ -26,3 +28,9 @@ impl Invalid {
         Self(message.into())
     }
 }
+
+/// Stored data that breaks a domain rule (a malformed id in a row): a
+/// fault of ours, never shown to a caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("corrupt stored data: {0}")]
+pub struct Corrupt(pub String);

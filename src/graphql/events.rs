@@ -67,9 +67,9 @@ pub struct Event {
 impl From<EventView> for Event {
     fn from(e: EventView) -> Self {
         Self {
-            id: Uuid::from_db(&e.id),
+            id: e.id.into(),
             position: e.position.encode(),
-            org_id: e.org.as_deref().map(Uuid::from_db),
+            org_id: e.org.map(|o| o.0.into()),
             kind: e.kind,
             actor: EventActor {
                 sub: e.actor_sub,

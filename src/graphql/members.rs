@@ -7,12 +7,10 @@ use chrono::{DateTime, Utc};
 
 use super::scalars::Uuid;
 use super::types::ErrorCode;
-use crate::db::members::SortField;
-use crate::db::models::MemberGroupRow;
-use crate::domain::{self, Attributes};
+use crate::domain::{self, SortField};
 use crate::error::Code;
 use crate::service::{
-    Failure, MemberRecord, MemberView, RecordResult, RemovalReport, Retirement, Skipped,
+    Failure, MemberGroupView, MemberRecord, MemberView, RecordResult, RemovalReport, Retirement, Skipped,
     StatusReport, SyncReport, Upserted,
 };
 
@@ -198,12 +196,12 @@ pub struct MemberGroup {
     pub role: String,
 }
 
-impl From<MemberGroupRow> for MemberGroup {
-    fn from(row: MemberGroupRow) -> Self {
+impl From<MemberGroupView> for MemberGroup {
+    fn from(view: MemberGroupView) -> Self {
         Self {
-            id: Uuid::from_db(&row.group_id),
-            name: row.name,
-            role: row.role,
+            id: view.id.0.into(),
+            name: view.name,
+            role: view.role.as_str().into(),
         }
     }
 }
@@ -242,11 +240,14 @@ pub struct Member {
 
 impl From<MemberView> for Member {
     fn from(view: MemberView) -> Self {
-        let MemberView { member, groups } = view;
-        let (user, m) = (member.user, member.membership);
+        let MemberView {
+            user,
+            membership: m,
+            groups,
+        } = view;
         Self {
-            id: Uuid::from_db(&user.id),
-            org_id: Uuid::from_db(&m.org_id),
+            id: user.id.0.into(),
+            org_id: m.org.0.into(),
             email: user.email,
             first_name: user.first_name,
             last_name: user.last_name,
@@ -254,11 +255,11 @@ impl From<MemberView> for Member {
             mobile: user.mobile,
             locale: user.locale,
             timezone: user.timezone,
-            role: domain::Role::from_db(&m.role).into(),
-            status: domain::MemberStatus::from_db(&m.status).into(),
+            role: m.role.into(),
+            status: m.status.into(),
             external_id: m.external_id,
             managed: m.managed,
-            attributes: Json(Attributes::from_db(&m.attributes)),
+            attributes: Json(m.attributes),
             created_at: m.created_at.and_utc(),
             updated_at: m.updated_at.and_utc(),
             retired_at: m.retired_at.map(|t| t.and_utc()),
@@ -340,18 +341,18 @@ impl From<StatusReport> for SetMembersStatusResult {
             succeeded_ids: report
                 .succeeded
                 .iter()
-                .map(|id| Uuid::from_db(id))
+                .map(|id| id.0.into())
                 .collect(),
             failed_ids: report
                 .failed
                 .iter()
-                .map(|s| Uuid::from_db(&s.user_id))
+                .map(|s| s.user_id.0.into())
                 .collect(),
             failures: report
                 .failed
                 .into_iter()
                 .map(|s| MemberFailure {
-                    id: Uuid::from_db(&s.user_id),
+                    id: s.user_id.0.into(),
                     code: error_code(s.error.code),
                     message: s.error.message,
                 })
@@ -373,7 +374,7 @@ pub struct UndeletedItem {
 impl From<Skipped> for UndeletedItem {
     fn from(s: Skipped) -> Self {
         Self {
-            id: Uuid::from_db(&s.user_id),
+            id: s.user_id.0.into(),
             name: s.name,
             code: error_code(s.error.code),
             reason: s.error.message,
@@ -391,7 +392,7 @@ pub struct RemoveMembersResult {
 impl From<RemovalReport> for RemoveMembersResult {
     fn from(report: RemovalReport) -> Self {
         Self {
-            removed_ids: report.removed.iter().map(|id| Uuid::from_db(id)).collect(),
+            removed_ids: report.removed.iter().map(|id| id.0.into()).collect(),
             undeleted_items: report.skipped.into_iter().map(Into::into).collect(),
         }
     }
@@ -440,7 +441,7 @@ impl From<RecordResult> for SyncRecordResult {
         Self {
             index: r.index as i32,
             email: r.email,
-            user_id: r.user_id.as_deref().map(Uuid::from_db),
+            user_id: r.user_id.map(|id| id.0.into()),
             result,
             ignored_fields: r.ignored_fields.iter().map(|f| f.to_string()).collect(),
             error_code,
@@ -470,7 +471,7 @@ impl From<Retirement> for SyncRetirement {
             ),
         };
         Self {
-            user_id: Uuid::from_db(&r.user_id),
+            user_id: r.user_id.0.into(),
             result,
             error_code,
             error,

@@ -212,7 +212,7 @@ impl QueryRoot {
         let request = page_request(ctx, first, after)?;
         let page = service.groups(who, org.map(Into::into), q, request).await?;
         Ok(connection(page, after_given, |group| {
-            group.name_key.clone()
+            group.position.clone()
         }))
     }
 

@@ -30,13 +30,6 @@ impl From<uuid::Uuid> for Uuid {
     }
 }
 
-impl Uuid {
-    /// Reads a stored text id; stored ids are always well-formed.
-    pub fn from_db(text: &str) -> Self {
-        Self(uuid::Uuid::parse_str(text).unwrap_or_default())
-    }
-}
-
 impl From<Uuid> for OrgId {
     fn from(id: Uuid) -> Self {
         Self(id.0)

@@ -5,7 +5,7 @@ use async_graphql::{Enum, SimpleObject};
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::scalars::Uuid;
-use crate::db::models::{GroupRow, GroupUserRow, OrgRow, UserWithMembership};
+use crate::service::{FoundUser, GroupUserView, GroupView, OrgView};
 use crate::error::{Code, Error};
 use crate::service::Outcome;
 
@@ -108,11 +108,11 @@ pub struct UserSearch {
     pub managed: Option<bool>,
 }
 
-impl From<UserWithMembership> for UserSearch {
-    fn from(found: UserWithMembership) -> Self {
-        let UserWithMembership { user, membership } = found;
+impl From<FoundUser> for UserSearch {
+    fn from(found: FoundUser) -> Self {
+        let FoundUser { user, membership } = found;
         Self {
-            id: Uuid::from_db(&user.id),
+            id: user.id.0.into(),
             email: user.email,
             first_name: user.first_name,
             last_name: user.last_name,
@@ -122,9 +122,9 @@ impl From<UserWithMembership> for UserSearch {
             timezone: user.timezone,
             created_at: utc(user.created_at),
             updated_at: utc(user.updated_at),
-            org_id: membership.as_ref().map(|m| Uuid::from_db(&m.org_id)),
-            role: membership.as_ref().map(|m| m.role.clone()),
-            status: membership.as_ref().map(|m| m.status.clone()),
+            org_id: membership.as_ref().map(|m| m.org.0.into()),
+            role: membership.as_ref().map(|m| m.role.as_str().to_owned()),
+            status: membership.as_ref().map(|m| m.status.as_str().to_owned()),
             external_id: membership.as_ref().and_then(|m| m.external_id.clone()),
             managed: membership.as_ref().map(|m| m.managed),
         }
@@ -143,14 +143,14 @@ pub struct GroupUser {
     pub role: String,
 }
 
-impl From<GroupUserRow> for GroupUser {
-    fn from(row: GroupUserRow) -> Self {
+impl From<GroupUserView> for GroupUser {
+    fn from(view: GroupUserView) -> Self {
         Self {
-            user_id: Uuid::from_db(&row.user_id),
-            group_id: Uuid::from_db(&row.group_id),
-            status: row.status,
-            user_name: row.user_name,
-            role: row.role,
+            user_id: view.user.0.into(),
+            group_id: view.group.0.into(),
+            status: view.status.as_str().into(),
+            user_name: view.user_name,
+            role: view.role.as_str().into(),
         }
     }
 }
@@ -167,13 +167,13 @@ pub struct Org {
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<OrgRow> for Org {
-    fn from(row: OrgRow) -> Self {
+impl From<OrgView> for Org {
+    fn from(row: OrgView) -> Self {
         Self {
-            id: Uuid::from_db(&row.id),
+            id: row.id.0.into(),
             slug: row.slug,
             name: row.name,
-            status: row.status,
+            status: row.status.as_str().into(),
             created_at: utc(row.created_at),
             updated_at: utc(row.updated_at),
         }
@@ -191,11 +191,11 @@ pub struct Group {
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<GroupRow> for Group {
-    fn from(row: GroupRow) -> Self {
+impl From<GroupView> for Group {
+    fn from(row: GroupView) -> Self {
         Self {
-            id: Uuid::from_db(&row.id),
-            org_id: Uuid::from_db(&row.org_id),
+            id: row.id.0.into(),
+            org_id: row.org.0.into(),
             name: row.name,
             description: row.description,
             created_at: utc(row.created_at),

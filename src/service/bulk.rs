@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 /// A member a bulk call could not act on, and why.
 #[derive(Debug, Clone)]
 pub struct Skipped {
-    pub user_id: String,
+    pub user_id: UserId,
     pub name: Option<String>,
     pub error: Failure,
 }
@@ -24,14 +24,14 @@ pub struct Skipped {
 /// What `setMembersStatus` did.
 #[derive(Debug, Clone, Default)]
 pub struct StatusReport {
-    pub succeeded: Vec<String>,
+    pub succeeded: Vec<UserId>,
     pub failed: Vec<Skipped>,
 }
 
 /// What `removeMembers` did.
 #[derive(Debug, Clone, Default)]
 pub struct RemovalReport {
-    pub removed: Vec<String>,
+    pub removed: Vec<UserId>,
     pub skipped: Vec<Skipped>,
 }
 
@@ -52,12 +52,12 @@ fn not_member() -> Error {
 }
 
 impl Skipped {
-    fn new(user_id: &str, name: Option<String>, error: &Error) -> Self {
-        Self {
-            user_id: user_id.to_owned(),
+    fn new(user_id: &str, name: Option<String>, error: &Error) -> Result<Self> {
+        Ok(Self {
+            user_id: UserId::from_db(user_id)?,
             name,
             error: Failure::from(error),
-        }
+        })
     }
 }
 
@@ -114,7 +114,7 @@ impl Service {
                 let mut report = StatusReport::default();
                 for id in &ids {
                     let Some(member) = plan.members.get(id).cloned() else {
-                        report.failed.push(Skipped::new(id, None, &not_member()));
+                        report.failed.push(Skipped::new(id, None, &not_member())?);
                         continue;
                     };
                     match plan.membership_changes(&member, &record, now()) {
@@ -127,9 +127,9 @@ impl Service {
                                 };
                                 plan.commit(id, effect);
                             }
-                            report.succeeded.push(id.clone());
+                            report.succeeded.push(UserId::from_db(id)?);
                         }
-                        Err(error) => report.failed.push(Skipped::new(id, None, &error)),
+                        Err(error) => report.failed.push(Skipped::new(id, None, &error)?),
                     }
                 }
                 plan.apply(conn)?;
@@ -169,18 +169,18 @@ impl Service {
                 let mut report = RemovalReport::default();
                 for id in &ids {
                     if !plan.members.contains_key(id) {
-                        report.skipped.push(Skipped::new(id, None, &not_member()));
+                        report.skipped.push(Skipped::new(id, None, &not_member())?);
                         continue;
                     }
                     if let Err(error) = plan.may_remove_admin_power(id, "remove") {
-                        report.skipped.push(Skipped::new(id, name(id), &error));
+                        report.skipped.push(Skipped::new(id, name(id), &error)?);
                         continue;
                     }
                     plan.active_admins.remove(id);
                     if let (Some(user), Some(membership)) = (users.get(id), plan.members.get(id)) {
                         conn.remove_member(user, membership)?;
                     }
-                    report.removed.push(id.clone());
+                    report.removed.push(UserId::from_db(id)?);
                 }
                 Ok(report)
             })

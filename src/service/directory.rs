@@ -7,14 +7,15 @@ use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 
-use super::profile::seen_by_org;
+use super::views::MemberView;
 use super::{MAX_PAGE, Service, search_query};
 use crate::auth::{Principal, Scope};
-use crate::db::members::{MemberBy, MemberFilter, Slice, SortField, SortKey};
+use crate::db::members::{MemberBy, MemberFilter, Slice};
 use crate::db::models::{MemberGroupRow, MemberRow};
 use crate::db::{DbConn, groups, members};
 use crate::domain::{
-    AttributeMatch, Email, ExternalId, GroupId, MemberStatus, OrgId, Role, UserId,
+    AttributeMatch, Email, ExternalId, GroupId, MemberStatus, OrgId, Role, SortField, SortKey,
+    UserId,
 };
 use crate::error::{Error, Result};
 
@@ -23,13 +24,6 @@ use crate::error::{Error, Result};
 pub const MAX_FILTER_VALUES: usize = 500;
 /// The page size when neither `first` nor `last` is given.
 pub const DEFAULT_PAGE: usize = 50;
-
-/// A member with their groups (empty unless asked for).
-#[derive(Debug, Clone)]
-pub struct MemberView {
-    pub member: MemberRow,
-    pub groups: Vec<MemberGroupRow>,
-}
 
 /// How `user(...)` names the member.
 #[derive(Debug, Clone)]
@@ -122,17 +116,12 @@ pub(super) fn with_groups(
                 .push(group);
         }
     }
-    Ok(rows
-        .into_iter()
-        .map(|MemberRow { user, membership }| {
-            let groups = by_user.remove(&user.id).unwrap_or_default();
-            let member = MemberRow {
-                user: seen_by_org(user, &membership),
-                membership,
-            };
-            MemberView { member, groups }
+    rows.into_iter()
+        .map(|row| {
+            let groups = by_user.remove(&row.user.id).unwrap_or_default();
+            MemberView::from_row(row, groups)
         })
-        .collect())
+        .collect()
 }
 
 impl Service {
@@ -267,18 +256,17 @@ impl Service {
             } else {
                 None
             };
-            let items = with_groups(conn, &org, rows, load_groups)?
-                .into_iter()
-                .map(|view| {
-                    let position = Position {
-                        field,
-                        ascending,
-                        key: field.key_of(&view.member.membership),
-                        id: view.member.user.id.clone(),
-                    };
-                    (position, view)
+            let positions: Vec<Position> = rows
+                .iter()
+                .map(|row| Position {
+                    field,
+                    ascending,
+                    key: members::sort_key(field, &row.membership),
+                    id: row.user.id.clone(),
                 })
                 .collect();
+            let views = with_groups(conn, &org, rows, load_groups)?;
+            let items = positions.into_iter().zip(views).collect();
             Ok(MemberPage {
                 items,
                 has_previous: if backward { more } else { given_cursor },

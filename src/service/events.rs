@@ -18,7 +18,7 @@ use super::{Page, Service, now};
 use crate::auth::{Principal, Scope};
 use crate::db::models::{EventRow, MembershipChanges, MembershipRow, UserChanges, UserRow};
 use crate::db::{DbConn, events};
-use crate::domain::{Attributes, MemberStatus, OrgId, UserId, search_term};
+use crate::domain::{Attributes, Corrupt, MemberStatus, OrgId, UserId, search_term};
 use crate::error::{Error, Result};
 
 /// The event types, as recorded and as filtered by.
@@ -329,9 +329,9 @@ pub(super) fn group_membership(org: &str, user: &str, group: &str, added: bool) 
 /// A recorded event, as readers see it.
 #[derive(Debug, Clone)]
 pub struct EventView {
-    pub id: String,
+    pub id: Uuid,
     pub position: Position,
-    pub org: Option<String>,
+    pub org: Option<OrgId>,
     pub actor_sub: String,
     pub actor_role: String,
     pub actor_jti: Option<String>,
@@ -373,7 +373,7 @@ impl EventView {
         json!({
             "id": self.id,
             "position": self.position.encode(),
-            "orgId": self.org,
+            "orgId": self.org.map(|o| o.to_string()),
             "type": self.kind,
             "actor": {
                 "sub": self.actor_sub,
@@ -389,15 +389,16 @@ impl EventView {
     }
 }
 
-impl From<EventRow> for EventView {
-    fn from(row: EventRow) -> Self {
-        Self {
-            id: row.id,
+impl EventView {
+    fn from_row(row: EventRow) -> Result<Self> {
+        let corrupt = |what: &str| Corrupt(format!("malformed event {what}"));
+        Ok(Self {
+            id: Uuid::parse_str(&row.id).map_err(|_| corrupt("id"))?,
             position: Position {
                 tx_id: row.tx_id,
                 ordinal: row.ordinal,
             },
-            org: row.org_id,
+            org: row.org_id.as_deref().map(OrgId::from_db).transpose()?,
             actor_sub: row.actor_sub,
             actor_role: row.actor_role,
             actor_jti: row.actor_jti,
@@ -405,10 +406,10 @@ impl From<EventRow> for EventView {
             kind: row.kind,
             target_kind: row.target_kind,
             target_id: row.target_id,
-            changes: serde_json::from_str(&row.changes).unwrap_or(Value::Null),
+            changes: serde_json::from_str(&row.changes).map_err(|_| corrupt("changes"))?,
             occurred_at: row.occurred_at,
             request_id: row.request_id,
-        }
+        })
     }
 }
 
@@ -521,7 +522,10 @@ impl Service {
                 None
             };
             Ok(Page {
-                items: rows.into_iter().map(EventView::from).collect(),
+                items: rows
+                    .into_iter()
+                    .map(EventView::from_row)
+                    .collect::<Result<_>>()?,
                 has_next,
                 total,
             })

@@ -2,10 +2,10 @@
 
 use super::events::{Draft, kind};
 use super::members::{ensure_org, member_not_found};
-use super::profile::name_seen_by_org;
+use super::views::{GroupUserView, GroupView};
 use super::{Change, Outcome, Page, PageRequest, Service, into_page, now};
 use crate::auth::{Principal, Scope};
-use crate::db::models::{GroupChanges, GroupMembershipRow, GroupRow, GroupUserRow};
+use crate::db::models::{GroupChanges, GroupMembershipRow, GroupRow};
 use crate::db::{DbConn, groups, members};
 use crate::domain::{GroupId, GroupName, GroupRole, OrgId, UserId, optional_text};
 use crate::error::{Error, Result};
@@ -169,10 +169,14 @@ impl Service {
         who: &Principal,
         org: Option<OrgId>,
         id: GroupId,
-    ) -> Result<Option<GroupRow>> {
+    ) -> Result<Option<GroupView>> {
         let org = who.org_with(org, Scope::GroupsRead)?;
-        self.read(move |conn| Ok(groups::find(conn, &org.as_db(), &id.as_db())?))
-            .await
+        self.read(move |conn| {
+            groups::find(conn, &org.as_db(), &id.as_db())?
+                .map(GroupView::from_row)
+                .transpose()
+        })
+        .await
     }
 
     /// The org's groups by name; `after` is the previous page's last name
@@ -183,7 +187,7 @@ impl Service {
         org: Option<OrgId>,
         q: Option<String>,
         page: PageRequest,
-    ) -> Result<Page<GroupRow>> {
+    ) -> Result<Page<GroupView>> {
         let org = who.org_with(org, Scope::GroupsRead)?;
         let q = super::search_query(q)?;
         self.read(move |conn| {
@@ -200,7 +204,11 @@ impl Service {
             } else {
                 None
             };
-            Ok(into_page(rows, &page, total))
+            let views = rows
+                .into_iter()
+                .map(GroupView::from_row)
+                .collect::<Result<_>>()?;
+            Ok(into_page(views, &page, total))
         })
         .await
     }
@@ -255,7 +263,7 @@ impl Service {
         org: Option<OrgId>,
         group: Option<GroupId>,
         user: Option<UserId>,
-    ) -> Result<Vec<GroupUserRow>> {
+    ) -> Result<Vec<GroupUserView>> {
         let org = who.org_with(org, Scope::GroupsRead)?;
         self.read(move |conn| {
             let org_db = org.as_db();
@@ -272,17 +280,7 @@ impl Service {
                 user_db.as_deref(),
                 limit,
             )?;
-            Ok(rows
-                .into_iter()
-                .map(|mut row| {
-                    row.user_name = name_seen_by_org(
-                        row.own_profile,
-                        row.profile_name.take(),
-                        std::mem::take(&mut row.user_name),
-                    );
-                    row
-                })
-                .collect())
+            rows.into_iter().map(GroupUserView::from_row).collect()
         })
         .await
     }

@@ -1,11 +1,12 @@
 //! Users and memberships: finding people in an org, bringing them in and
 //! changing their role, status and externalId.
 
-use super::profile::{OwnProfile, seen_by_org};
+use super::profile::OwnProfile;
+use super::views::FoundUser;
 use super::rules::{PowerChange, check_last_admin, check_self_action};
 use super::{Change, Outcome, Service, now};
 use crate::auth::{Principal, Scope};
-use crate::db::models::{MembershipChanges, MembershipRow, UserRow, UserWithMembership};
+use crate::db::models::{MembershipChanges, MembershipRow, UserRow};
 use crate::db::{DbConn, groups, members, orgs, users};
 use crate::domain::{
     Attributes, Email, ExternalId, GroupId, MemberStatus, Mobile, OrgId, PersonName, Role, UserId,
@@ -141,7 +142,7 @@ impl Service {
         &self,
         who: &Principal,
         find: FindUsers,
-    ) -> Result<Vec<UserWithMembership>> {
+    ) -> Result<Vec<FoundUser>> {
         who.require(Scope::MembersRead)?;
         let email = non_blank(find.email)
             .map(|e| Email::parse(&e))
@@ -185,19 +186,11 @@ impl Service {
                 mobile_normalized: mobile.as_deref(),
                 name_contains: name.as_deref(),
             };
-            Ok(match org {
-                Some(org) => users::search_in_org(conn, &org.as_db(), &criteria, FIND_LIMIT)?
-                    .into_iter()
-                    .map(|found| match found.membership {
-                        Some(membership) => UserWithMembership {
-                            user: seen_by_org(found.user, &membership),
-                            membership: Some(membership),
-                        },
-                        None => found,
-                    })
-                    .collect(),
+            let found = match org {
+                Some(org) => users::search_in_org(conn, &org.as_db(), &criteria, FIND_LIMIT)?,
                 None => users::search_everywhere(conn, &criteria, FIND_LIMIT)?,
-            })
+            };
+            found.into_iter().map(FoundUser::from_row).collect()
         })
         .await
     }
@@ -291,7 +284,7 @@ impl Service {
                 records += conn.add_to_group(&super::groups::new_group_member(&group, &user_id))?;
             }
             Ok(Outcome::new(
-                UserId::from_db(&user_id).0,
+                UserId::from_db(&user_id)?.0,
                 Change::Created,
                 records as i32,
             ))

@@ -20,6 +20,7 @@ mod plan;
 mod profile;
 mod rules;
 mod sync;
+mod views;
 mod write;
 
 use std::sync::Arc;
@@ -29,7 +30,11 @@ use uuid::Uuid;
 
 pub use auth::{AuthFailure, IssuedToken, TokenRequest};
 pub use bulk::{RemovalReport, Skipped, StatusReport};
-pub use directory::{MemberKey, MemberPage, MemberQuery, MemberView, Position};
+pub use directory::{MemberKey, MemberPage, MemberQuery, Position};
+pub use views::{
+    FoundUser, GroupUserView, GroupView, MemberGroupView, MemberView, MembershipView, OrgView,
+    UserView,
+};
 pub use events::{EventQuery, EventView, Position as EventPosition, Tx, kind as event_kind};
 pub use groups::{GroupInput, GroupUpdate};
 pub use members::{FindUsers, MemberUpdate, NewMember, NewOrgMember};

@@ -1,6 +1,7 @@
 //! Org provisioning (operators) and reading one's own org (tenants).
 
 use super::events::{Draft, kind};
+use super::views::OrgView;
 use super::{Change, Outcome, Page, PageRequest, Service, into_page, now};
 use crate::auth::Principal;
 use crate::db::models::{OrgChanges, OrgRow};
@@ -118,7 +119,7 @@ impl Service {
 
     /// One org. Operators see any (`None` when unknown); a tenant caller
     /// only its own, and FORBIDDEN for any other key, existing or not.
-    pub async fn org(&self, who: &Principal, key: OrgKey) -> Result<Option<OrgRow>> {
+    pub async fn org(&self, who: &Principal, key: OrgKey) -> Result<Option<OrgView>> {
         let key = match key {
             OrgKey::Slug(slug) => OrgKey::Slug(search_term("slug", &slug)?),
             key => key,
@@ -135,11 +136,12 @@ impl Service {
                 OrgKey::Id(id) => orgs::find(conn, &id.as_db())?,
                 OrgKey::Slug(slug) => orgs::find_by_slug(conn, slug)?,
             };
+            let found = found.map(OrgView::from_row).transpose()?;
             if operator {
                 return Ok(found);
             }
             match found {
-                Some(org) if own.is_some_and(|own| own.as_db() == org.id) => Ok(Some(org)),
+                Some(org) if own == Some(org.id) => Ok(Some(org)),
                 _ => Err(Error::forbidden()),
             }
         })
@@ -153,7 +155,7 @@ impl Service {
         who: &Principal,
         q: Option<String>,
         page: PageRequest,
-    ) -> Result<Page<OrgRow>> {
+    ) -> Result<Page<OrgView>> {
         who.require_operator()?;
         let q = super::search_query(q)?;
         self.read(move |conn| {
@@ -163,7 +165,11 @@ impl Service {
             } else {
                 None
             };
-            Ok(into_page(rows, &page, total))
+            let views = rows
+                .into_iter()
+                .map(OrgView::from_row)
+                .collect::<Result<_>>()?;
+            Ok(into_page(views, &page, total))
         })
         .await
     }

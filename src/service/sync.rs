@@ -3,14 +3,15 @@
 
 use std::collections::HashSet;
 
-use super::directory::{MemberView, with_groups};
+use super::directory::with_groups;
+use super::views::MemberView;
 use super::events::{Draft, Tx, kind};
 use super::members::ensure_org;
 use super::plan::{Admins, Checked, Failure, Plan, check};
 use super::{Change, Service};
 use crate::auth::{Principal, Scope};
 use crate::db::members;
-use crate::domain::{Email, MemberStatus, OrgId, Role};
+use crate::domain::{Email, MemberStatus, OrgId, Role, UserId};
 use crate::error::{Error, Result};
 
 /// At most this many records in one `syncMembers` call.
@@ -75,7 +76,7 @@ pub struct SyncRequest {
 pub struct RecordResult {
     pub index: usize,
     pub email: String,
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     pub outcome: std::result::Result<Change, Failure>,
     pub ignored_fields: Vec<&'static str>,
 }
@@ -83,7 +84,7 @@ pub struct RecordResult {
 /// A MIRROR retirement, done or refused.
 #[derive(Debug, Clone)]
 pub struct Retirement {
-    pub user_id: String,
+    pub user_id: UserId,
     pub outcome: std::result::Result<(), Failure>,
 }
 
@@ -251,7 +252,9 @@ impl Service {
                         plan.commit(&user_id, effect);
                         present.insert(user_id.clone());
                         if change != Change::Created {
-                            result.user_id = Some(user_id);
+                            let id = UserId::from_db(&user_id)
+                                .map_err(|e| Failure::from(&Error::from(e)))?;
+                            result.user_id = Some(id);
                         } else {
                             created_ids.push((result.index, user_id));
                         }
@@ -289,7 +292,10 @@ impl Service {
                     if outcome.is_ok() {
                         report.retired += 1;
                     }
-                    report.retirements.push(Retirement { user_id, outcome });
+                    report.retirements.push(Retirement {
+                        user_id: UserId::from_db(&user_id)?,
+                        outcome,
+                    });
                 }
             }
             let write = !dry_run && (skip_failed || report.failed == 0);
@@ -311,7 +317,7 @@ impl Service {
                 // run, an ABORT), the id of a user known from another org
                 // is not the caller's to learn.
                 for (index, user_id) in created_ids {
-                    report.results[index].user_id = Some(user_id);
+                    report.results[index].user_id = Some(UserId::from_db(&user_id)?);
                 }
             }
             report.written = write;
