@@ -10,8 +10,8 @@ mod values;
 
 pub use ids::{GroupId, OrgId, UserId};
 pub use kinds::{GroupRole, MemberStatus, OrgStatus, Role};
-pub use sorting::{SortField, SortKey};
 pub use profile::{AttributeMatch, Attributes, MAX_ATTRIBUTE_KEYS, locale, timezone};
+pub use sorting::{SortField, SortKey};
 pub use values::{
     Email, ExternalId, GroupName, MAX_EXTERNAL_ID, Mobile, OrgName, PersonName, Slug, display_name,
     is_bidi_control, optional_text, search_key, search_term,

@@ -10,8 +10,8 @@ use super::types::ErrorCode;
 use crate::domain::{self, SortField};
 use crate::error::Code;
 use crate::service::{
-    Failure, MemberGroupView, MemberRecord, MemberView, RecordResult, RemovalReport, Retirement, Skipped,
-    StatusReport, SyncReport, Upserted,
+    Failure, MemberGroupView, MemberRecord, MemberView, RecordResult, RemovalReport, Retirement,
+    Skipped, StatusReport, SyncReport, Upserted,
 };
 
 /// A member's role in an org.
@@ -338,16 +338,8 @@ pub struct SetMembersStatusResult {
 impl From<StatusReport> for SetMembersStatusResult {
     fn from(report: StatusReport) -> Self {
         Self {
-            succeeded_ids: report
-                .succeeded
-                .iter()
-                .map(|id| id.0.into())
-                .collect(),
-            failed_ids: report
-                .failed
-                .iter()
-                .map(|s| s.user_id.0.into())
-                .collect(),
+            succeeded_ids: report.succeeded.iter().map(|id| id.0.into()).collect(),
+            failed_ids: report.failed.iter().map(|s| s.user_id.0.into()).collect(),
             failures: report
                 .failed
                 .into_iter()

@@ -5,9 +5,9 @@ use async_graphql::{Enum, SimpleObject};
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::scalars::Uuid;
-use crate::service::{FoundUser, GroupUserView, GroupView, OrgView};
 use crate::error::{Code, Error};
 use crate::service::Outcome;
+use crate::service::{FoundUser, GroupUserView, GroupView, OrgView};
 
 fn utc(at: NaiveDateTime) -> DateTime<Utc> {
     at.and_utc()

@@ -3,9 +3,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::members::ensure_org;
 use super::plan::{Admins, Checked, Effect, Failure, Plan};
 use super::profile::name_seen_by_org;
+use super::rows::ensure_org;
 use super::{Service, now};
 use crate::auth::{Principal, Scope};
 use crate::db::models::UserRow;

@@ -1,13 +1,13 @@
 //! Groups inside an org and who is in them.
 
 use super::events::{Draft, kind};
-use super::members::{ensure_org, member_not_found};
+use super::rows::{ensure_org, member_not_found, new_group_member};
 use super::views::{GroupUserView, GroupView};
 use super::{Change, Outcome, Page, PageRequest, Service, into_page, now};
 use crate::auth::{Principal, Scope};
-use crate::db::models::{GroupChanges, GroupMembershipRow, GroupRow};
+use crate::db::models::{GroupChanges, GroupRow};
 use crate::db::{DbConn, groups, members};
-use crate::domain::{GroupId, GroupName, GroupRole, OrgId, UserId, optional_text};
+use crate::domain::{GroupId, GroupName, OrgId, UserId, optional_text};
 use crate::error::{Error, Result};
 
 /// `groupUsers` with neither a group nor a user returns at most this many.
@@ -32,16 +32,6 @@ pub struct GroupUpdate {
 }
 
 const DESCRIPTION_MAX: usize = 2000;
-
-pub(super) fn new_group_member(group: &GroupRow, user_id: &str) -> GroupMembershipRow {
-    GroupMembershipRow {
-        org_id: group.org_id.clone(),
-        group_id: group.id.clone(),
-        user_id: user_id.to_owned(),
-        role: GroupRole::Member.as_str().into(),
-        created_at: now(),
-    }
-}
 
 fn group_not_found() -> Error {
     Error::not_found("no group with this id in this org")

@@ -2,15 +2,16 @@
 //! changing their role, status and externalId.
 
 use super::profile::OwnProfile;
-use super::views::FoundUser;
+use super::rows::{ensure_org, member_not_found, new_group_member, new_membership, new_user};
 use super::rules::{PowerChange, check_last_admin, check_self_action};
+use super::views::FoundUser;
 use super::{Change, Outcome, Service, now};
 use crate::auth::{Principal, Scope};
-use crate::db::models::{MembershipChanges, MembershipRow, UserRow};
-use crate::db::{DbConn, groups, members, orgs, users};
+use crate::db::models::MembershipChanges;
+use crate::db::{DbConn, groups, members, users};
 use crate::domain::{
     Attributes, Email, ExternalId, GroupId, MemberStatus, Mobile, OrgId, PersonName, Role, UserId,
-    display_name, search_key, search_term,
+    display_name, search_term,
 };
 use crate::error::{Error, Result};
 
@@ -77,13 +78,6 @@ fn parse_role(role: Option<&str>) -> Result<Role> {
         .map_err(Error::from)
 }
 
-pub(super) fn ensure_org(conn: &mut DbConn, org: OrgId) -> Result<()> {
-    match orgs::find(conn, &org.as_db())? {
-        Some(_) => Ok(()),
-        None => Err(Error::not_found("no org with this id")),
-    }
-}
-
 fn ensure_external_id_free(
     conn: &mut DbConn,
     org: &str,
@@ -98,51 +92,10 @@ fn ensure_external_id_free(
     }
 }
 
-pub(super) fn member_not_found() -> Error {
-    Error::not_found("no member with this id in this org")
-}
-
-pub(super) fn new_membership(
-    org: &str,
-    user: &UserRow,
-    role: Role,
-    external_id: Option<String>,
-    managed: bool,
-) -> MembershipRow {
-    let at = now();
-    MembershipRow {
-        org_id: org.to_owned(),
-        user_id: user.id.clone(),
-        role: role.as_str().into(),
-        status: MemberStatus::Active.as_str().into(),
-        external_id,
-        managed,
-        created_at: at,
-        updated_at: at,
-        retired_at: None,
-        attributes: "{}".into(),
-        invited_at: None,
-        user_name_key: user.name_key.clone(),
-        user_email: user.email.clone(),
-        own_profile: false,
-        profile_first_name: None,
-        profile_last_name: None,
-        profile_name: None,
-        profile_mobile: None,
-        profile_mobile_normalized: None,
-        profile_locale: None,
-        profile_timezone: None,
-    }
-}
-
 impl Service {
     /// `findUserBy`: members of the caller's org matching every given
     /// criterion; operators without an org search all users.
-    pub async fn find_users(
-        &self,
-        who: &Principal,
-        find: FindUsers,
-    ) -> Result<Vec<FoundUser>> {
+    pub async fn find_users(&self, who: &Principal, find: FindUsers) -> Result<Vec<FoundUser>> {
         who.require(Scope::MembersRead)?;
         let email = non_blank(find.email)
             .map(|e| Email::parse(&e))
@@ -249,24 +202,10 @@ impl Service {
                     )?;
                     (user, false)
                 }
-                None => {
-                    let at = now();
-                    let user = UserRow {
-                        id: UserId::new().as_db(),
-                        email: email.as_str().to_owned(),
-                        first_name: first.clone(),
-                        last_name: last.clone(),
-                        name: name.clone(),
-                        name_key: search_key(&name),
-                        mobile: mobile.as_ref().map(|m| m.display.clone()),
-                        mobile_normalized: mobile.as_ref().map(|m| m.normalized.clone()),
-                        locale: None,
-                        timezone: None,
-                        created_at: at,
-                        updated_at: at,
-                    };
-                    (user, true)
-                }
+                None => (
+                    new_user(email.as_str().to_owned(), own.clone(), now()),
+                    true,
+                ),
             };
             let user_id = user.id.clone();
             if let Some(external_id) = &external_id {
@@ -281,7 +220,7 @@ impl Service {
             if let Some(group_id) = group_id {
                 let group = groups::find(conn, &org_db, &group_id.as_db())?
                     .ok_or_else(|| Error::not_found("no group with this id in this org"))?;
-                records += conn.add_to_group(&super::groups::new_group_member(&group, &user_id))?;
+                records += conn.add_to_group(&new_group_member(&group, &user_id))?;
             }
             Ok(Outcome::new(
                 UserId::from_db(&user_id)?.0,

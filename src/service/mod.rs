@@ -18,6 +18,7 @@ mod members;
 mod orgs;
 mod plan;
 mod profile;
+mod rows;
 mod rules;
 mod sync;
 mod views;
@@ -31,10 +32,6 @@ use uuid::Uuid;
 pub use auth::{AuthFailure, IssuedToken, TokenRequest};
 pub use bulk::{RemovalReport, Skipped, StatusReport};
 pub use directory::{MemberKey, MemberPage, MemberQuery, Position};
-pub use views::{
-    FoundUser, GroupUserView, GroupView, MemberGroupView, MemberView, MembershipView, OrgView,
-    UserView,
-};
 pub use events::{EventQuery, EventView, Position as EventPosition, Tx, kind as event_kind};
 pub use groups::{GroupInput, GroupUpdate};
 pub use members::{FindUsers, MemberUpdate, NewMember, NewOrgMember};
@@ -43,6 +40,10 @@ pub use plan::Failure;
 pub use sync::{
     MAX_SYNC_RECORDS, MemberRecord, RecordResult, Retirement, SyncMode, SyncReport, SyncRequest,
     UpsertMember, Upserted,
+};
+pub use views::{
+    FoundUser, GroupUserView, GroupView, MemberGroupView, MemberView, MembershipView, OrgView,
+    UserView,
 };
 
 use crate::auth::Principal;

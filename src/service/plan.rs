@@ -9,10 +9,9 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::events::{self, Draft, Tx};
-use super::members::new_membership;
 use super::profile::{OwnProfile, add_own_profile_changes, apply_own_profile_changes, seen_by_org};
+use super::rows::{new_group_member, new_membership, new_user};
 use super::rules::{PowerChange, check_last_admin, check_self_action};
-use super::sync::MemberRecord;
 use super::{Change, now};
 use crate::auth::Principal;
 use crate::db::models::{
@@ -20,13 +19,33 @@ use crate::db::models::{
 };
 use crate::db::{DbConn, groups, members, users};
 use crate::domain::{
-    Attributes, Email, ExternalId, GroupRole, MemberStatus, Mobile, OrgId, PersonName, Role,
-    UserId, display_name, locale, optional_text, search_key, timezone,
+    Attributes, Email, ExternalId, MemberStatus, Mobile, OrgId, PersonName, Role, UserId,
+    display_name, locale, optional_text, search_key, timezone,
 };
 use crate::error::{Code, EMAIL_UNAVAILABLE, Error, Result};
 
 /// At most this many group names on one member.
 pub const MAX_MEMBER_GROUPS: usize = 500;
+
+/// A member as a sync record or `upsertMember` describes them. `None`
+/// leaves a field as it is; for the optional profile fields an empty
+/// string clears them.
+#[derive(Debug, Clone, Default)]
+pub struct MemberRecord {
+    pub email: Option<String>,
+    pub external_id: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub name: Option<String>,
+    pub mobile: Option<String>,
+    pub locale: Option<String>,
+    pub timezone: Option<String>,
+    pub role: Option<Role>,
+    pub status: Option<MemberStatus>,
+    pub attributes: Option<serde_json::Value>,
+    pub groups: Option<Vec<String>>,
+    pub send_invite: bool,
+}
 
 /// Why one item of a bulk call failed: the code and a sentence for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -361,27 +380,7 @@ impl Plan {
                 let email = record.email.clone().ok_or_else(|| {
                     Error::invalid("give the email of a member who is not in this org yet")
                 })?;
-                let first = record.first_name.clone().unwrap_or_default();
-                let last = record.last_name.clone().unwrap_or_default();
-                let name = record
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| display_name(&first, &last));
-                let mobile = record.mobile.clone().flatten();
-                let user = UserRow {
-                    id: UserId::new().as_db(),
-                    email,
-                    first_name: first,
-                    last_name: last,
-                    name_key: search_key(&name),
-                    name,
-                    mobile: mobile.as_ref().map(|m| m.display.clone()),
-                    mobile_normalized: mobile.map(|m| m.normalized),
-                    locale: record.locale.clone().flatten(),
-                    timezone: record.timezone.clone().flatten(),
-                    created_at: at,
-                    updated_at: at,
-                };
+                let user = new_user(email, own_profile_of(record), at);
                 effect.new_user = Some(user.clone());
                 user
             }
@@ -481,13 +480,9 @@ impl Plan {
                 })?;
                 wanted_ids.insert(group.id.as_str());
                 if !current.is_some_and(|c| c.contains_key(&group.id)) {
-                    effect.group_additions.push(GroupMembershipRow {
-                        org_id: self.org.clone(),
-                        group_id: group.id.clone(),
-                        user_id: user_id.clone(),
-                        role: GroupRole::Member.as_str().into(),
-                        created_at: at,
-                    });
+                    effect
+                        .group_additions
+                        .push(new_group_member(group, &user_id));
                 }
             }
             if let Some(current) = current {

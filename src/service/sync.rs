@@ -4,38 +4,19 @@
 use std::collections::HashSet;
 
 use super::directory::with_groups;
-use super::views::MemberView;
 use super::events::{Draft, Tx, kind};
-use super::members::ensure_org;
+pub use super::plan::MemberRecord;
 use super::plan::{Admins, Checked, Failure, Plan, check};
+use super::rows::ensure_org;
+use super::views::MemberView;
 use super::{Change, Service};
 use crate::auth::{Principal, Scope};
 use crate::db::members;
-use crate::domain::{Email, MemberStatus, OrgId, Role, UserId};
+use crate::domain::{Email, OrgId, UserId};
 use crate::error::{Error, Result};
 
 /// At most this many records in one `syncMembers` call.
 pub const MAX_SYNC_RECORDS: usize = 50_000;
-
-/// A member as a sync record or `upsertMember` describes them. `None`
-/// leaves a field as it is; for the optional profile fields an empty
-/// string clears them.
-#[derive(Debug, Clone, Default)]
-pub struct MemberRecord {
-    pub email: Option<String>,
-    pub external_id: Option<String>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub name: Option<String>,
-    pub mobile: Option<String>,
-    pub locale: Option<String>,
-    pub timezone: Option<String>,
-    pub role: Option<Role>,
-    pub status: Option<MemberStatus>,
-    pub attributes: Option<serde_json::Value>,
-    pub groups: Option<Vec<String>>,
-    pub send_invite: bool,
-}
 
 /// `upsertMember`'s input.
 #[derive(Debug, Clone, Default)]

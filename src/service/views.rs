@@ -9,9 +9,7 @@ use crate::db::models::{
     GroupRow, GroupUserRow, MemberGroupRow, MemberRow, MembershipRow, OrgRow, UserRow,
     UserWithMembership,
 };
-use crate::domain::{
-    Attributes, GroupId, GroupRole, MemberStatus, OrgId, OrgStatus, Role, UserId,
-};
+use crate::domain::{Attributes, GroupId, GroupRole, MemberStatus, OrgId, OrgStatus, Role, UserId};
 use crate::error::Result;
 
 /// An organisation.
@@ -176,7 +174,10 @@ impl FoundUser {
         };
         Ok(Self {
             user: UserView::from_row(user)?,
-            membership: membership.as_ref().map(MembershipView::from_row).transpose()?,
+            membership: membership
+                .as_ref()
+                .map(MembershipView::from_row)
+                .transpose()?,
         })
     }
 }

@@ -589,7 +589,31 @@ async fn the_log_on_the_command_line(app: &TestApp) {
     assert!(left.is_empty(), "{left:?}");
 }
 
+/// A malformed id in the database is an error (INTERNAL, logged), never
+/// shown as a made-up id.
+async fn a_corrupt_stored_id_is_an_error(app: &TestApp) {
+    let (org, _, admin) = app.org_with_admin("corrupt").await;
+    let group = app.create_group(org, "Broken").await;
+    app.exec_sql(&format!(
+        "UPDATE groups SET id = 'not-a-uuid' WHERE id = '{group}'"
+    ));
+    let body = app
+        .gql(
+            &admin,
+            "{ groups { edges { node { id name } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "INTERNAL",
+        "{body}"
+    );
+    assert!(!body.to_string().contains("00000000-0000"), "{body}");
+    assert!(!body.to_string().contains("not-a-uuid"), "{body}");
+}
+
 crate::both_backends!(
+    a_corrupt_stored_id_is_an_error,
     every_write_records_its_events,
     a_rolled_back_write_records_nothing,
     readers_never_miss_a_late_commit,

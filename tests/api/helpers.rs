@@ -165,6 +165,16 @@ impl TestApp {
     pub fn is_postgres(&self) -> bool {
         self.database_url.starts_with("postgres")
     }
+
+    /// Runs SQL on the test's database behind the server's back (to plant
+    /// data no API call could write).
+    pub fn exec_sql(&self, sql: &str) {
+        use diesel::connection::SimpleConnection;
+        let mut conn = roster::db::Manager::new(&self.database_url)
+            .open()
+            .expect("open the test database");
+        conn.batch_execute(sql).expect("run SQL");
+    }
 }
 
 /// Starts Roster on a fresh SQLite database with extra `serve` flags.
