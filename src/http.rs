@@ -87,6 +87,11 @@ fn error_response(status: StatusCode, code: &str, message: &str) -> HttpResponse
     if status == StatusCode::UNAUTHORIZED {
         response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
     }
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        // The body was not read, so the connection cannot carry another
+        // request: say so, or a client may send its next one into it.
+        response.force_close();
+    }
     response
         .content_type(ContentType::json())
         .json(json!({ "errors": [{ "message": message, "extensions": { "code": code } }] }))

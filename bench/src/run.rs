@@ -164,9 +164,9 @@ fn measure_backend(
         dataset::org_id(&mut *db.pool.get()?, BIG_ORG_SLUG)?
     };
     let operator = server.token(&["--role", "operator"])?;
-    let admin = server.admin_token(&big_org)?;
+    let admin = server.admin_token(&operator, &big_org, &run_id)?;
     let writes_org = server.create_org(&operator, &format!("bench-writes-{run_id}"))?;
-    let writer = server.admin_token(&writes_org)?;
+    let writer = server.admin_token(&operator, &writes_org, &run_id)?;
     eprintln!("   finding a cursor deep in the large org");
     let deep_cursor = server.deep_cursor(&admin, sizes.big_org * 9 / 10)?;
     let loads = vec![
@@ -181,6 +181,8 @@ fn measure_backend(
             Some(&deep_cursor),
         ),
         scenarios::create_user(&writer),
+        // The writes org's log, filled by createUser just before.
+        scenarios::events_page(&writer),
     ];
     let mut results = Vec::new();
     for load in &loads {
@@ -590,9 +592,18 @@ impl Server {
         Ok(String::from_utf8(output.stdout)?.trim().to_owned())
     }
 
-    /// A tenant admin token for `org`, for a subject that is no member.
-    fn admin_token(&self, org: &str) -> Res<String> {
-        let sub = uuid::Uuid::now_v7().to_string();
+    /// A tenant admin token for `org`: an admin's rights follow their
+    /// membership, so a new admin member of `org` is made for it.
+    fn admin_token(&self, operator: &str, org: &str, run_id: &str) -> Res<String> {
+        let data = self.graphql(
+            operator,
+            "mutation($org: Uuid, $e: String!) { createUser(org: $org, email: $e, first: \"Bench\", last: \"Admin\", role: \"admin\") { id result error } }",
+            json!({ "org": org, "e": format!("bench-admin-{run_id}-{}@bench.example", uuid::Uuid::now_v7()) }),
+        )?;
+        let sub = data["createUser"]["id"]
+            .as_str()
+            .ok_or_else(|| format!("creating the bench admin failed: {data}"))?
+            .to_owned();
         self.token(&["--role", "admin", "--org", org, "--sub", &sub])
     }
 
@@ -645,7 +656,7 @@ impl Server {
     /// syncMembers into a new org: all created, then all unchanged.
     fn sync(&self, operator: &str, run_id: &str, count: usize) -> Res<SyncResult> {
         let org = self.create_org(operator, &format!("bench-sync-{run_id}"))?;
-        let admin = self.admin_token(&org)?;
+        let admin = self.admin_token(operator, &org, run_id)?;
         for g in 0..10 {
             self.graphql(
                 &admin,

@@ -103,6 +103,21 @@ pub fn create_user(token: &str) -> Load {
     }
 }
 
+/// A page of 50 of the org's events (the audit log), from the start.
+pub fn events_page(token: &str) -> Load {
+    Load {
+        name: "events page (50)",
+        path: "/graphql",
+        body: Some(body(
+            "{ events(first: 50) { edges { node { id position type occurredAt actor { sub } target { id } changes } } pageInfo { hasNextPage endCursor } } }",
+            json!({}),
+        )),
+        token: Some(token.into()),
+        range: 1,
+        expect: Some(r#""type":"member.created""#.into()),
+    }
+}
+
 /// The email of sync record `i` in a run.
 pub fn sync_email(prefix: &str, i: usize) -> String {
     format!("{prefix}-{i}@sync.example")

@@ -82,6 +82,16 @@ pub fn remove_member(
     diesel::delete(group_memberships::table.find((org_id, group_id, user_id))).execute(conn)
 }
 
+/// The user ids of a group's members.
+pub fn member_ids(conn: &mut DbConn, org_id: &str, group_id: &str) -> QueryResult<Vec<String>> {
+    group_memberships::table
+        .filter(group_memberships::org_id.eq(org_id))
+        .filter(group_memberships::group_id.eq(group_id))
+        .select(group_memberships::user_id)
+        .order(group_memberships::user_id.asc())
+        .load(conn)
+}
+
 pub fn is_member(
     conn: &mut DbConn,
     org_id: &str,

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use super::members::Member;
 use super::scalars::Uuid;
 use super::types::ConnectionTotals;
-use super::{caller, invalid};
-use crate::service::{EventPosition, EventQuery, EventView, MAX_PAGE, Page};
+use super::{caller, invalid, page_size};
+use crate::service::{EventPosition, EventQuery, EventView, Page};
 
 type EventCursor = OpaqueCursor<String>;
 
@@ -37,7 +37,7 @@ pub struct EventTarget {
 /// One recorded change, written in the same transaction as the change.
 #[derive(SimpleObject, Debug, Clone)]
 pub struct Event {
-    /// The event's id (a UUID v7); also the `webhook-id` of its deliveries.
+    /// The event's id (a UUID v7).
     pub id: Uuid,
     /// Where the event stands in the log: page `after` it. Events appear
     /// in position order and a position, once passed, is never filled in
@@ -94,10 +94,7 @@ pub fn event_query(
     first: Option<i32>,
     after: Option<String>,
 ) -> async_graphql::Result<EventQuery> {
-    let first = first.unwrap_or(50);
-    if first < 1 || first as usize > MAX_PAGE {
-        return Err(invalid(format!("first must be between 1 and {MAX_PAGE}")));
-    }
+    let first = page_size(first)?;
     let after = after
         .map(|cursor| {
             EventCursor::decode_cursor(&cursor)
@@ -108,7 +105,7 @@ pub fn event_query(
         })
         .transpose()?;
     Ok(EventQuery {
-        first: first as usize,
+        first,
         after,
         with_total: ctx.look_ahead().field("totalCount").exists(),
         ..Default::default()

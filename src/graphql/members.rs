@@ -1,4 +1,4 @@
-//! The types of the integration and sync API (DESIGN §3.3): members, their
+//! The types of the integration and sync API (docs/api.md): members, their
 //! filters, and the answers of the bulk mutations. Roles and statuses are
 //! enums here; the core API keeps its strings.
 

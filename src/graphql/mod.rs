@@ -107,6 +107,18 @@ fn mutation_result(result: Result<Outcome, Error>) -> async_graphql::Result<Muta
     }
 }
 
+/// A list's `first` argument (default 50), checked against the page limit.
+fn page_size(first: Option<i32>) -> async_graphql::Result<usize> {
+    let first = first.unwrap_or(50);
+    if first < 1 || first as usize > crate::service::MAX_PAGE {
+        return Err(invalid(format!(
+            "first must be between 1 and {}",
+            crate::service::MAX_PAGE
+        )));
+    }
+    Ok(first as usize)
+}
+
 /// An invalid argument of a query, as a GraphQL error with a code.
 fn invalid(message: impl Into<String>) -> async_graphql::Error {
     Error::invalid(message).into()

@@ -10,9 +10,9 @@ use super::members::{
 };
 use super::scalars::Uuid;
 use super::types::{ConnectionTotals, Group, GroupUser, Org, UserSearch};
-use super::{caller, invalid};
+use super::{caller, invalid, page_size};
 use crate::service::{
-    EventQuery, FindUsers, MAX_PAGE, MemberKey, MemberQuery, OrgKey, Page, PageRequest, Position,
+    EventQuery, FindUsers, MemberKey, MemberQuery, OrgKey, Page, PageRequest, Position,
 };
 
 type MemberCursor = OpaqueCursor<Position>;
@@ -37,10 +37,7 @@ fn page_request(
     first: Option<i32>,
     after: Option<String>,
 ) -> async_graphql::Result<PageRequest> {
-    let first = first.unwrap_or(50);
-    if first < 1 || first as usize > MAX_PAGE {
-        return Err(invalid(format!("first must be between 1 and {MAX_PAGE}")));
-    }
+    let first = page_size(first)?;
     let after = after
         .map(|cursor| {
             Cursor::decode_cursor(&cursor)
@@ -51,7 +48,7 @@ fn page_request(
         .transpose()?;
     let with_total = ctx.look_ahead().field("totalCount").exists();
     Ok(PageRequest {
-        first: first as usize,
+        first,
         after,
         with_total,
     })

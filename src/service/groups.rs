@@ -1,6 +1,6 @@
 //! Groups inside an org and who is in them.
 
-use super::events::{Draft, kind};
+use super::events::{self, Draft, kind};
 use super::rows::{ensure_org, member_not_found, new_group_member};
 use super::views::{GroupUserView, GroupView};
 use super::{Change, Outcome, Page, PageRequest, Service, into_page, now};
@@ -141,7 +141,14 @@ impl Service {
         self.write(who, move |conn| {
             let org_db = org.as_db();
             let current = find_group(conn, &org_db, id)?;
+            // Its memberships go with it, each an event of its own.
+            let members = groups::member_ids(conn, &org_db, &current.id)?;
             let deleted = groups::delete(conn, &org_db, &current.id)?;
+            conn.record_all(
+                members
+                    .iter()
+                    .map(|user| events::group_membership(&org_db, user, &current.id, false)),
+            );
             conn.record(
                 Draft::new(Some(&org_db), kind::GROUP_DELETED, "group", &current.id).change(
                     "name",

@@ -1,4 +1,4 @@
-//! Authentication (DESIGN §2): every bad token is HTTP 401 with a
+//! Authentication (README, "Tokens"): every bad token is HTTP 401 with a
 //! `WWW-Authenticate` challenge; minted tokens carry their claims and can be
 //! revoked; a suspended org's tokens are refused.
 

@@ -7,22 +7,7 @@ use serde_json::json;
 use crate::helpers::*;
 
 fn roster(app: &TestApp, args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_roster"))
-        .args([
-            "--database-url",
-            &app.database_url,
-            "--jwt-secret",
-            SECRET,
-            "--log",
-            "warn",
-        ])
-        .args(args)
-        .env_remove("ROSTER_LISTEN")
-        .output()
-        .expect("run roster");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    (output.status.success(), stdout, stderr)
+    roster_cli(app, args, &[])
 }
 
 /// `org create`, `token issue` (token alone on stdout) and `token revoke`.

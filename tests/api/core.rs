@@ -1,4 +1,4 @@
-//! The core admin API of DESIGN §3.1: the seed flow and each error code.
+//! The core admin API (docs/api.md): the seed flow and each error code.
 
 use serde_json::json;
 

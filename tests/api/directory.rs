@@ -1,4 +1,4 @@
-//! The members directory and the bulk writes (DESIGN §3.3) at the scale and
+//! The members directory and the bulk writes (docs/api.md) at the scale and
 //! under the conditions the issue names: pages walked through 1,000
 //! members while others are added, statements per page, concurrent upserts,
 //! a 10,000-record sync, and every new operation held to its org.

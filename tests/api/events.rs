@@ -3,7 +3,6 @@
 //! `events` stays inside the caller's org; request ids reach the events.
 
 use std::collections::HashSet;
-use std::process::Command;
 
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -202,7 +201,7 @@ async fn every_write_records_its_events(app: &TestApp) {
     .await;
     log.expect(&["group.member_removed", "group.updated"]).await;
 
-    // The §3.3 writes.
+    // The directory writes.
     let upsert = "mutation($first: String) { upsertMember(email: \"bo@ev.example\", user: {firstName: $first}) { result } }";
     app.data(&admin, upsert, json!({ "first": "Bo" })).await;
     app.data(&admin, upsert, json!({ "first": "Bo" })).await;
@@ -276,7 +275,9 @@ async fn every_write_records_its_events(app: &TestApp) {
     .await;
     app.mutate(&admin, "deleteGroup", &format!("id: \"{group}\""))
         .await;
-    log.expect(&["group.deleted"]).await;
+    // Di was in it: the membership goes too, recorded before the group.
+    let events = log.expect(&["group.member_removed", "group.deleted"]).await;
+    assert_eq!(events[0]["target"]["kind"], "member");
 
     // Operators: orgs and tokens.
     let op = app.operator();
@@ -326,6 +327,26 @@ async fn every_write_records_its_events(app: &TestApp) {
         !events[0].to_string().contains(&issued.token),
         "a token in an event"
     );
+
+    // An operator links a member into another org.
+    let other = app.create_org("ev-other").await;
+    let linked = app
+        .mutate(
+            &op,
+            "addOrgMember",
+            &format!("orgId: \"{other}\", userId: \"{ann}\", role: \"admin\""),
+        )
+        .await;
+    assert_eq!(linked["result"], "created", "{linked}");
+    let mut other_log = Follower {
+        app,
+        token: op.clone(),
+        org: other,
+        after: None,
+    };
+    let events = other_log.expect(&["org.created", "member.created"]).await;
+    assert_eq!(events[1]["changes"]["role"]["after"], "admin");
+    assert_eq!(events[1]["changes"]["managed"]["after"], false);
 }
 
 /// A write that fails after writing rows rolls them back, and its events
@@ -531,24 +552,7 @@ async fn every_response_has_a_request_id(app: &TestApp) {
 }
 
 fn roster(app: &TestApp, args: &[&str], retention: &str) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_roster"))
-        .args([
-            "--database-url",
-            &app.database_url,
-            "--jwt-secret",
-            SECRET,
-            "--log",
-            "warn",
-        ])
-        .args(args)
-        .env("ROSTER_EVENT_RETENTION", retention)
-        .output()
-        .expect("run roster");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    roster_cli(app, args, &[("ROSTER_EVENT_RETENTION", retention)])
 }
 
 /// `roster events tail` prints the log as JSON lines; `roster events prune`

@@ -177,6 +177,24 @@ impl TestApp {
     }
 }
 
+/// Runs the `roster` binary on the test's database with `env` set;
+/// returns whether it succeeded, its stdout and its stderr.
+pub fn roster_cli(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_roster"))
+        .args(["--database-url", &app.database_url, "--jwt-secret", SECRET])
+        .args(["--log", "warn"])
+        .args(args)
+        .env_remove("ROSTER_LISTEN")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run roster");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// Starts Roster on a fresh SQLite database with extra `serve` flags.
 pub async fn spawn_sqlite_with(extra: &[&str]) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");

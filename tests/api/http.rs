@@ -304,7 +304,7 @@ fn committed_schema_matches_code() {
     );
 }
 
-/// The contract's names and arguments of §3.1, exactly.
+/// The core API's names and arguments, exactly as clients send them.
 #[test]
 fn core_api_names_match_the_contract() {
     let sdl = roster::graphql::sdl();
@@ -314,7 +314,7 @@ fn core_api_names_match_the_contract() {
         "createUser(org: Uuid, email: String!, first: String!, last: String!, mobile: String, name: String, groupId: Uuid, externalId: String, role: String): MutationResult!",
         "addOrgMember(org: Uuid, orgId: Uuid, userId: Uuid!, role: String, externalId: String): MutationResult!",
         "addUserToOrg(org: Uuid, orgId: Uuid, userId: Uuid!, role: String, externalId: String): MutationResult! @deprecated(reason: \"use addOrgMember\")",
-        // §3.3 adds one optional argument at the end, which clients of §3.1
+        // The directory API adds one optional argument at the end, which clients of the core API
         // need not send.
         "updateMember(org: Uuid, userId: Uuid!, status: String, role: String, externalId: String, attributes: JSON): MutationResult!",
         "addGroupMembership(org: Uuid, userId: Uuid!, groupId: Uuid!): MutationResult!",

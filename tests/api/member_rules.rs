@@ -1,4 +1,4 @@
-//! The rules of the §3.3 writes, one test per rule family: what
+//! The rules of the directory writes, one test per rule family: what
 //! `upsertMember`, `setMembersStatus`, `removeMembers` and `syncMembers`
 //! change, what they refuse, and that the invariants hold on each path.
 

@@ -1,4 +1,4 @@
-//! Finding and changing members (DESIGN §3.1): findUserBy, updateMember,
+//! Finding and changing members (the core API): findUserBy, updateMember,
 //! addOrgMember and the input checks they share.
 
 use serde_json::json;

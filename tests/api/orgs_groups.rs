@@ -1,4 +1,4 @@
-//! Org provisioning and groups (DESIGN §3.2).
+//! Org provisioning and groups (docs/api.md, "Orgs and groups").
 
 use serde_json::json;
 

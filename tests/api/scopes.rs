@@ -1,4 +1,4 @@
-//! Scopes and org scoping (DESIGN §2): integrations are held to their
+//! Scopes and org scoping (README, "Tokens"): integrations are held to their
 //! scopes, tenants see only their own members, and operators must name the
 //! org they act on.
 

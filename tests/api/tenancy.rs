@@ -1,4 +1,4 @@
-//! Tenant isolation (DESIGN §2): a tenant token never reaches another org,
+//! Tenant isolation (docs/security.md): a tenant token never reaches another org,
 //! and reveals nothing of it.
 
 use serde_json::{Value, json};
@@ -75,7 +75,7 @@ pub(crate) async fn snapshot(app: &TestApp, org: Uuid, emails: &[&str]) -> Value
     })
 }
 
-/// Every operation of §3.1/§3.2 aimed at org B by org A's admin and by its
+/// Every operation of the core API and of orgs and groups aimed at org B by org A's admin and by its
 /// all-scope integration: naming B is FORBIDDEN; using B's ids under A's
 /// own org is NOT_FOUND (or empty); B is untouched and nothing of B leaks.
 async fn cross_tenant_matrix(app: &TestApp) {
