@@ -158,6 +158,21 @@ fn prune_in_background(service: Service, retention: std::time::Duration) {
     });
 }
 
+/// How often `serve` writes when tokens were last used.
+const FLUSH_TOKEN_USAGE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Writes the tokens' `lastUsedAt` now and then (see `service::tokens`).
+fn flush_token_usage_in_background(service: Service) {
+    actix_web::rt::spawn(async move {
+        loop {
+            actix_web::rt::time::sleep(FLUSH_TOKEN_USAGE_EVERY).await;
+            if let Err(error) = service.flush_token_usage().await {
+                tracing::warn!(%error, "recording token use failed");
+            }
+        }
+    });
+}
+
 /// A bound, not yet running server.
 pub struct Started {
     pub server: actix_web::dev::Server,
@@ -170,8 +185,10 @@ pub struct Started {
 pub fn start(common: &Common, serve: &Serve) -> Result<Started, StartError> {
     let db = open_database(common, serve.db_pool_size)?;
     let (keys, key_origin) = load_keys(common, db.backend)?;
-    let service = Service::with_standing_ttl(db, keys, serve.auth_cache_ttl);
+    let service = Service::with_standing_ttl(db, keys, serve.auth_cache_ttl)
+        .with_api_token_max_ttl(serve.api_token_max_ttl);
     prune_in_background(service.clone(), common.event_retention);
+    flush_token_usage_in_background(service.clone());
     let limits = Limits {
         depth: serve.max_depth,
         complexity: serve.max_complexity,

@@ -166,6 +166,9 @@ pub struct Serve {
     /// Whether schema introspection is answered.
     #[arg(long, env = "ROSTER_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub introspection: bool,
+    /// The longest lifetime an org's admin may give an API token.
+    #[arg(long, env = "ROSTER_API_TOKEN_MAX_TTL", default_value = "365d", value_parser = humantime::parse_duration)]
+    pub api_token_max_ttl: std::time::Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -176,6 +179,14 @@ pub enum TokenCommand {
     Revoke {
         /// The token's `jti` claim.
         jti: String,
+    },
+    /// List an org's tokens as JSON lines, oldest first.
+    List {
+        #[arg(long)]
+        org: uuid::Uuid,
+        /// Revoked tokens too.
+        #[arg(long)]
+        include_revoked: bool,
     },
 }
 
@@ -197,6 +208,9 @@ pub struct TokenIssue {
     /// Lifetime, e.g. 15m, 1h, 30d.
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     pub ttl: Duration,
+    /// A name for the token, unique in its org (as the org's admins see it).
+    #[arg(long)]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -172,6 +172,8 @@ fn duplicate_message(what: &str) -> &'static str {
         EMAIL_UNAVAILABLE
     } else if what.contains("external_id") {
         "this externalId is already used by another member of this org"
+    } else if what.contains("issued_tokens") {
+        "an API token with this name already exists in this org"
     } else if what.contains("slug") {
         "an org with this slug already exists"
     } else if what.contains("name_key") {

@@ -22,6 +22,10 @@ async fn main() -> ExitCode {
         Some(Command::Migrate) => migrate(&cli.common),
         Some(Command::Token(TokenCommand::Issue(issue))) => issue_token(&cli.common, issue).await,
         Some(Command::Token(TokenCommand::Revoke { jti })) => revoke_token(&cli.common, &jti).await,
+        Some(Command::Token(TokenCommand::List {
+            org,
+            include_revoked,
+        })) => list_tokens(&cli.common, org, include_revoked).await,
         Some(Command::Org(OrgCommand::Create { name, slug })) => {
             create_org(&cli.common, &name, &slug).await
         }
@@ -67,6 +71,7 @@ async fn serve(common: &Common, serve: &Serve) -> Result<(), StartError> {
             scope: None,
             subject: Some("roster-first-run".into()),
             ttl: std::time::Duration::from_secs(3600),
+            name: None,
         };
         let issued = started
             .service
@@ -106,6 +111,7 @@ async fn issue_token(common: &Common, issue: TokenIssue) -> Result<(), StartErro
         scope: issue.scope,
         subject: issue.sub,
         ttl: issue.ttl,
+        name: issue.name,
     };
     let issued = service
         .issue_token(&roster::auth::Principal::cli(), request)
@@ -199,5 +205,51 @@ async fn tail_events(
             return Ok(());
         }
         actix_web::rt::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+/// `token list`: the org's tokens as JSON lines (never the tokens
+/// themselves).
+async fn list_tokens(
+    common: &Common,
+    org: uuid::Uuid,
+    include_revoked: bool,
+) -> Result<(), StartError> {
+    use std::io::Write;
+    let service = command_service(common)?;
+    let operator = roster::auth::Principal::cli();
+    let mut after = None;
+    loop {
+        let page = roster::service::PageRequest {
+            first: roster::service::MAX_PAGE,
+            after: after.clone(),
+            with_total: false,
+        };
+        let listed = service
+            .api_tokens(&operator, Some(org.into()), include_revoked, page)
+            .await
+            .map_err(|e| StartError(e.to_string()))?;
+        let mut out = std::io::stdout().lock();
+        for token in &listed.items {
+            let at = |t: Option<chrono::NaiveDateTime>| t.map(|t| t.and_utc().to_rfc3339());
+            let line = serde_json::json!({
+                "id": token.id,
+                "name": token.name,
+                "role": token.role,
+                "scopes": token.scopes,
+                "createdBy": token.created_by,
+                "createdAt": token.created_at.and_utc().to_rfc3339(),
+                "expiresAt": token.expires_at.and_utc().to_rfc3339(),
+                "lastUsedAt": at(token.last_used_at),
+                "revokedAt": at(token.revoked_at),
+            });
+            if writeln!(out, "{line}").is_err() {
+                return Ok(());
+            }
+            after = Some(token.id.to_string());
+        }
+        if !listed.has_next {
+            return Ok(());
+        }
     }
 }

@@ -190,6 +190,13 @@ pub struct IssuedTokenRow {
     pub expires_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
+    /// The name an org's admin gave it (unique in the org); none for
+    /// tokens minted on the command line without one.
+    pub name: Option<String>,
+    /// The `sub` of whoever made it.
+    pub created_by: Option<String>,
+    /// When it was last used, to the minute (see `service::tokens`).
+    pub last_used_at: Option<NaiveDateTime>,
 }
 
 /// A user with one org's membership, if the user has one there.

@@ -89,6 +89,9 @@ diesel::table! {
         expires_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
+        name -> Nullable<Text>,
+        created_by -> Nullable<Text>,
+        last_used_at -> Nullable<Timestamp>,
     }
 }
 

@@ -84,3 +84,69 @@ pub fn membership_of(
         .first(conn)
         .optional()
 }
+
+/// The org's token with this name.
+pub fn find_by_name(
+    conn: &mut DbConn,
+    org_id: &str,
+    name: &str,
+) -> QueryResult<Option<IssuedTokenRow>> {
+    issued_tokens::table
+        .filter(issued_tokens::org_id.eq(org_id))
+        .filter(issued_tokens::name.eq(name))
+        .select(IssuedTokenRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Up to `limit` of the org's tokens after the jti `after`, oldest first
+/// (jtis are UUID v7, so they sort by creation); revoked ones only when
+/// asked for.
+pub fn list(
+    conn: &mut DbConn,
+    org_id: &str,
+    after: Option<&str>,
+    include_revoked: bool,
+    limit: i64,
+) -> QueryResult<Vec<IssuedTokenRow>> {
+    let mut query = issued_tokens::table
+        .filter(issued_tokens::org_id.eq(org_id.to_owned()))
+        .select(IssuedTokenRow::as_select())
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(issued_tokens::jti.gt(after.to_owned()));
+    }
+    if !include_revoked {
+        query = query.filter(issued_tokens::revoked_at.is_null());
+    }
+    query
+        .order(issued_tokens::jti.asc())
+        .limit(limit)
+        .load(conn)
+}
+
+/// How many of the org's tokens `list` would show over all pages.
+pub fn count(conn: &mut DbConn, org_id: &str, include_revoked: bool) -> QueryResult<i64> {
+    let mut query = issued_tokens::table
+        .filter(issued_tokens::org_id.eq(org_id.to_owned()))
+        .count()
+        .into_boxed();
+    if !include_revoked {
+        query = query.filter(issued_tokens::revoked_at.is_null());
+    }
+    query.get_result(conn)
+}
+
+/// Records that the token `jti` was used at `at`, unless a later use is
+/// already recorded.
+pub fn mark_used(conn: &mut DbConn, jti: &str, at: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        issued_tokens::table.find(jti).filter(
+            issued_tokens::last_used_at
+                .is_null()
+                .or(issued_tokens::last_used_at.lt(at)),
+        ),
+    )
+    .set(issued_tokens::last_used_at.eq(Some(at)))
+    .execute(conn)
+}

@@ -13,8 +13,8 @@ pub use kinds::{GroupRole, MemberStatus, OrgStatus, Role};
 pub use profile::{AttributeMatch, Attributes, MAX_ATTRIBUTE_KEYS, locale, timezone};
 pub use sorting::{SortField, SortKey};
 pub use values::{
-    Email, ExternalId, GroupName, MAX_EXTERNAL_ID, Mobile, OrgName, PersonName, Slug, display_name,
-    is_bidi_control, optional_text, search_key, search_term,
+    Email, ExternalId, GroupName, MAX_EXTERNAL_ID, Mobile, OrgName, PersonName, Slug, TokenName,
+    display_name, is_bidi_control, optional_text, search_key, search_term,
 };
 
 /// Input that breaks a domain rule; the message says what to fix and is safe

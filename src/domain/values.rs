@@ -210,6 +210,16 @@ impl ExternalId {
     }
 }
 
+/// The name an org gives an API token: 1 to 100 characters, unique in the
+/// org.
+pub struct TokenName;
+
+impl TokenName {
+    pub fn parse(text: &str) -> Result<String, Invalid> {
+        required("token name", text, 100)
+    }
+}
+
 /// An org's url-safe handle: lower-case letters, digits and dashes.
 pub struct Slug;
 

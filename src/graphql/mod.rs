@@ -11,6 +11,7 @@ pub mod members;
 mod mutation;
 mod query;
 pub mod scalars;
+pub mod tokens;
 pub mod types;
 
 use async_graphql::{Context, EmptySubscription, ErrorExtensions, Schema};

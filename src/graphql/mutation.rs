@@ -8,12 +8,13 @@ use super::members::{
     SyncMode, SyncOnError, SyncRecord, SyncResult, UpsertMemberResult,
 };
 use super::scalars::Uuid;
+use super::tokens::CreateApiTokenResult;
 use super::types::{ErrorCode, MutationResult};
 use super::{caller, mutation_result, require_for_selection};
 use crate::auth::Scope;
 use crate::service::{
-    Failure, GroupInput, GroupUpdate, MemberRecord, MemberUpdate, NewMember, NewOrgMember,
-    OrgUpdate, SyncRequest, UpsertMember,
+    Failure, GroupInput, GroupUpdate, MemberRecord, MemberUpdate, NewApiToken, NewMember,
+    NewOrgMember, OrgUpdate, SyncRequest, UpsertMember,
 };
 
 pub struct MutationRoot;
@@ -227,6 +228,59 @@ impl MutationRoot {
         mutation_result(
             service
                 .delete_group(who, org.map(Into::into), id.into())
+                .await,
+        )
+    }
+
+    /// Creates an integration token for the org (admins and operators) with
+    /// the given scopes (any of `members:read members:write groups:read
+    /// groups:write events:read`), alive for `expiresIn` (`90d`, `12h`; at
+    /// most the server's maximum, 365 days by default, which is also the
+    /// default). `token` is in this answer only; the org keeps its id
+    /// (`jti`) and name, unique in the org.
+    async fn create_api_token(
+        &self,
+        ctx: &Context<'_>,
+        org: Option<Uuid>,
+        name: String,
+        scopes: Vec<String>,
+        expires_in: Option<String>,
+    ) -> async_graphql::Result<CreateApiTokenResult> {
+        let (service, who) = caller(ctx)?;
+        let expires_in = match expires_in.as_deref().map(humantime::parse_duration) {
+            None => None,
+            Some(Ok(ttl)) => Some(ttl),
+            Some(Err(_)) => {
+                let error =
+                    crate::error::Error::invalid("expiresIn must be a duration such as 90d or 12h");
+                return CreateApiTokenResult::failed(&error).ok_or_else(|| error.into());
+            }
+        };
+        let input = NewApiToken {
+            org: org.map(Into::into),
+            name,
+            scopes,
+            expires_in,
+        };
+        match service.create_api_token(who, input).await {
+            Ok(created) => Ok(created.into()),
+            Err(error) => CreateApiTokenResult::failed(&error).ok_or_else(|| error.into()),
+        }
+    }
+
+    /// Revokes one of the org's API tokens by its id: refused from the next
+    /// request on (at once on this server, within the auth cache's time on
+    /// others). Revoking twice answers `unchanged`.
+    async fn revoke_api_token(
+        &self,
+        ctx: &Context<'_>,
+        org: Option<Uuid>,
+        id: Uuid,
+    ) -> async_graphql::Result<MutationResult> {
+        let (service, who) = caller(ctx)?;
+        mutation_result(
+            service
+                .revoke_api_token(who, org.map(Into::into), id.0)
                 .await,
         )
     }

@@ -9,6 +9,7 @@ use super::members::{
     AttributeFilter, Member, MemberSort, MemberStatusEnum, RoleEnum, SortDirection,
 };
 use super::scalars::Uuid;
+use super::tokens::ApiToken;
 use super::types::{ConnectionTotals, Group, GroupUser, Org, UserSearch};
 use super::{caller, invalid, page_size};
 use crate::service::{
@@ -136,6 +137,30 @@ impl QueryRoot {
         };
         let page = service.events(who, query).await?;
         Ok(event_connection(page, after_given))
+    }
+
+    /// The org's API tokens, oldest first (admins and operators); revoked
+    /// ones only with `includeRevoked`. Never the tokens themselves.
+    async fn api_tokens(
+        &self,
+        ctx: &Context<'_>,
+        org: Option<Uuid>,
+        first: Option<i32>,
+        after: Option<String>,
+        include_revoked: Option<bool>,
+    ) -> async_graphql::Result<Connection<Cursor, ApiToken, ConnectionTotals, EmptyFields>> {
+        let (service, who) = caller(ctx)?;
+        let after_given = after.is_some();
+        let request = page_request(ctx, first, after)?;
+        let page = service
+            .api_tokens(
+                who,
+                org.map(Into::into),
+                include_revoked.unwrap_or(false),
+                request,
+            )
+            .await?;
+        Ok(connection(page, after_given, |token| token.id.to_string()))
     }
 
     /// Group memberships in the org, narrowed by `groupId` and/or `userId`;

@@ -6,13 +6,13 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-use super::events::{Draft, kind};
+use super::events::{Draft, Tx, kind};
 use super::{Service, now};
 use crate::auth::jwt::Claims;
 use crate::auth::{CallerRole, Principal, Scopes};
 use crate::db::models::IssuedTokenRow;
 use crate::db::{orgs, tokens};
-use crate::domain::{MemberStatus, OrgId, OrgStatus, Role, UserId};
+use crate::domain::{MemberStatus, OrgId, OrgStatus, Role, TokenName, UserId};
 use crate::error::{Error, Result};
 
 /// Why a request is not authenticated; answered with HTTP 401 (or 503 when
@@ -31,6 +31,8 @@ pub struct TokenRequest {
     pub scope: Option<String>,
     pub subject: Option<String>,
     pub ttl: Duration,
+    /// A name, unique in the org (as API tokens have).
+    pub name: Option<String>,
 }
 
 /// A minted token and its id.
@@ -66,6 +68,7 @@ impl Service {
             admin: admin.map(|a| a.as_db()).unwrap_or_default(),
         };
         if self.standing.holds(&key) {
+            self.note_use(&principal);
             return Ok(principal);
         }
         let epoch = self.standing.epoch();
@@ -81,8 +84,16 @@ impl Service {
             Some(reason) => Err(AuthFailure::Refused(reason.into())),
             None => {
                 self.standing.remember(key, epoch);
+                self.note_use(&principal);
                 Ok(principal)
             }
+        }
+    }
+
+    /// Remembers that a token was used (its `lastUsedAt`), in memory.
+    fn note_use(&self, principal: &Principal) {
+        if let Some(jti) = &principal.jti {
+            self.usage.record(jti);
         }
     }
 
@@ -131,19 +142,7 @@ impl Service {
             }
             (_, sub) => sub.unwrap_or_else(|| format!("roster-cli:{jti}")),
         };
-        let claims = Claims {
-            sub: subject.clone(),
-            jti: Some(jti.clone()),
-            role: request.role.as_str().into(),
-            org: org.map(|o| o.to_string()),
-            scope: scope.clone(),
-            iss: self.keys.issuer().into(),
-            aud: self.keys.audience().into(),
-            exp: expires_at.and_utc().timestamp() as u64,
-            nbf: None,
-            iat: Some(issued_at.and_utc().timestamp() as u64),
-        };
-        let token = self.keys.mint(&claims).map_err(Error::InvalidInput)?;
+        let name = request.name.as_deref().map(TokenName::parse).transpose()?;
         let row = IssuedTokenRow {
             jti: jti.clone(),
             subject,
@@ -153,7 +152,11 @@ impl Service {
             expires_at,
             revoked_at: None,
             created_at: issued_at,
+            name,
+            created_by: Some(who.subject.clone()),
+            last_used_at: None,
         };
+        let token = self.mint(&row)?;
         let admin = request.role == CallerRole::Admin;
         self.write(who, move |conn| {
             if let Some(org) = &row.org_id {
@@ -168,16 +171,7 @@ impl Service {
                     }
                 }
             }
-            tokens::insert(conn, &row)?;
-            // The token itself is a secret and is never recorded.
-            conn.record(
-                Draft::new(row.org_id.as_deref(), kind::TOKEN_ISSUED, "token", &row.jti)
-                    .set("subject", row.subject.clone())
-                    .set("role", row.role.clone())
-                    .set("scope", row.scope.clone())
-                    .set("expiresAt", row.expires_at.and_utc().to_rfc3339()),
-            );
-            Ok(())
+            record_issued(conn, &row)
         })
         .await?;
         Ok(IssuedToken {
@@ -185,6 +179,23 @@ impl Service {
             jti,
             expires_at,
         })
+    }
+
+    /// Signs the token a row describes.
+    pub(super) fn mint(&self, row: &IssuedTokenRow) -> Result<String> {
+        let claims = Claims {
+            sub: row.subject.clone(),
+            jti: Some(row.jti.clone()),
+            role: row.role.clone(),
+            org: row.org_id.clone(),
+            scope: row.scope.clone(),
+            iss: self.keys.issuer().into(),
+            aud: self.keys.audience().into(),
+            exp: row.expires_at.and_utc().timestamp() as u64,
+            nbf: None,
+            iat: Some(row.created_at.and_utc().timestamp() as u64),
+        };
+        self.keys.mint(&claims).map_err(Error::InvalidInput)
     }
 
     /// Revokes a token this service minted; false when there was none to
@@ -197,20 +208,49 @@ impl Service {
                 let Some(token) = tokens::find(conn, &jti)? else {
                     return Ok(false);
                 };
-                if tokens::revoke(conn, &jti, now())? == 0 {
-                    return Ok(false);
-                }
-                conn.record(
-                    Draft::new(token.org_id.as_deref(), kind::TOKEN_REVOKED, "token", &jti)
-                        .change("revoked", false, true),
-                );
-                Ok(true)
+                revoke_recorded(conn, &token)
             })
             .await;
         self.forget_standing();
         revoked
     }
 }
+
+/// Records a new token and its `token.issued` event (the token itself is a
+/// secret and is never recorded).
+pub(super) fn record_issued(tx: &mut Tx<'_>, row: &IssuedTokenRow) -> Result<()> {
+    tokens::insert(tx, row)?;
+    tx.record(
+        Draft::new(row.org_id.as_deref(), kind::TOKEN_ISSUED, "token", &row.jti)
+            .set("name", row.name.clone())
+            .set("subject", row.subject.clone())
+            .set("role", row.role.clone())
+            .set("scope", row.scope.clone())
+            .set("expiresAt", row.expires_at.and_utc().to_rfc3339()),
+    );
+    Ok(())
+}
+
+/// Revokes a token with its `token.revoked` event; false when it already
+/// was.
+pub(super) fn revoke_recorded(tx: &mut Tx<'_>, token: &IssuedTokenRow) -> Result<bool> {
+    if tokens::revoke(tx, &token.jti, now())? == 0 {
+        return Ok(false);
+    }
+    tx.record(
+        Draft::new(
+            token.org_id.as_deref(),
+            kind::TOKEN_REVOKED,
+            "token",
+            &token.jti,
+        )
+        .set("name", token.name.clone())
+        .change("revoked", false, true),
+    );
+    Ok(true)
+}
+
+impl Service {}
 
 /// Why a token in this standing is refused, if it is.
 fn refusal(standing: &tokens::Standing, has_org: bool, admin: bool) -> Option<&'static str> {

@@ -21,6 +21,7 @@ mod profile;
 mod rows;
 mod rules;
 mod sync;
+mod tokens;
 mod views;
 mod write;
 
@@ -41,6 +42,7 @@ pub use sync::{
     MAX_SYNC_RECORDS, MemberRecord, RecordResult, Retirement, SyncMode, SyncReport, SyncRequest,
     UpsertMember, Upserted,
 };
+pub use tokens::{ApiTokenView, CreatedApiToken, DEFAULT_API_TOKEN_MAX_TTL, NewApiToken};
 pub use views::{
     FoundUser, GroupUserView, GroupView, MemberGroupView, MemberView, MembershipView, OrgView,
     UserView,
@@ -140,6 +142,8 @@ pub struct Service {
     db: Db,
     keys: Arc<JwtKeys>,
     standing: Arc<auth::StandingCache>,
+    usage: Arc<tokens::TokenUsage>,
+    api_token_max_ttl: std::time::Duration,
 }
 
 impl Service {
@@ -156,7 +160,15 @@ impl Service {
             db,
             keys: Arc::new(keys),
             standing: Arc::new(auth::StandingCache::new(ttl)),
+            usage: Arc::default(),
+            api_token_max_ttl: DEFAULT_API_TOKEN_MAX_TTL,
         }
+    }
+
+    /// The longest lifetime `createApiToken` grants.
+    pub fn with_api_token_max_ttl(mut self, max: std::time::Duration) -> Self {
+        self.api_token_max_ttl = max;
+        self
     }
 
     pub fn backend(&self) -> Backend {

@@ -337,6 +337,7 @@ async fn bad_token_matrix(app: &TestApp) {
         scope: None,
         subject: Some(admin.to_string()),
         ttl: Duration::from_secs(600),
+        name: None,
     };
     let issued = app
         .service
@@ -456,6 +457,7 @@ async fn minted_tokens_carry_claims(app: &TestApp) {
                 scope: Some("  members:read ".into()),
                 subject: Some("lms-sync".into()),
                 ttl: Duration::from_secs(3600),
+                name: None,
             },
         )
         .await
@@ -521,6 +523,7 @@ async fn minted_tokens_carry_claims(app: &TestApp) {
                 scope: None,
                 subject: Some(admin.to_string()),
                 ttl: Duration::from_secs(600),
+                name: None,
             },
         )
         .await
@@ -541,6 +544,7 @@ async fn minted_tokens_carry_claims(app: &TestApp) {
         scope: scope.map(str::to_owned),
         subject: None,
         ttl: Duration::from_secs(600),
+        name: None,
     };
     let unknown_scope = app
         .service

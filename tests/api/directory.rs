@@ -46,7 +46,7 @@ async fn sync(app: &TestApp, token: &str, org: Uuid, records: Value, extra: Valu
     app.data(token, SYNC, variables).await["syncMembers"].clone()
 }
 
-async fn statements(app: &TestApp) -> u64 {
+pub(crate) async fn statements(app: &TestApp) -> u64 {
     let text = app
         .client
         .get(app.url("/metrics"))

@@ -312,6 +312,7 @@ async fn every_write_records_its_events(app: &TestApp) {
                 scope: Some("members:read".into()),
                 subject: None,
                 ttl: std::time::Duration::from_secs(60),
+                name: None,
             },
         )
         .await

@@ -264,6 +264,7 @@ async fn token_edges(app: &TestApp) {
         scope: None,
         subject: None,
         ttl: Duration::from_secs(days * 86_400),
+        name: None,
     };
     let long = app
         .service

@@ -159,7 +159,12 @@ impl TestApp {
     /// A second Roster instance on this instance's database, as when
     /// several run behind a load balancer.
     pub async fn second_instance(&self) -> TestApp {
-        spawn_with(self.database_url.clone(), Storage::Shared, &[]).await
+        self.instance_with(&[]).await
+    }
+
+    /// Another instance on this database with extra `serve` flags.
+    pub async fn instance_with(&self, extra: &[&str]) -> TestApp {
+        spawn_with(self.database_url.clone(), Storage::Shared, extra).await
     }
 
     pub fn is_postgres(&self) -> bool {

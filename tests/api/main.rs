@@ -21,3 +21,4 @@ mod members;
 mod orgs_groups;
 mod scopes;
 mod tenancy;
+mod tokens;
