@@ -154,6 +154,14 @@ pub fn membership_row(org_id: &str, user: &UserRow, n: u64, admin: bool) -> Memb
         invited_at: None,
         user_name_key: user.name_key.clone(),
         user_email: user.email.clone(),
+        own_profile: false,
+        profile_first_name: None,
+        profile_last_name: None,
+        profile_name: None,
+        profile_mobile: None,
+        profile_mobile_normalized: None,
+        profile_locale: None,
+        profile_timezone: None,
     }
 }
 
