@@ -82,6 +82,20 @@ pub fn remove_member(
     diesel::delete(group_memberships::table.find((org_id, group_id, user_id))).execute(conn)
 }
 
+/// Locks the group row until the transaction ends (PostgreSQL; SQLite
+/// write transactions run one at a time), so that no membership is added
+/// to it meanwhile (the insert's foreign key waits for the lock).
+pub fn lock(conn: &mut DbConn, org_id: &str, id: &str) -> QueryResult<()> {
+    if let DbConn::Postgres(pg) = conn {
+        groups::table
+            .find((org_id, id))
+            .select(groups::id)
+            .for_update()
+            .load::<String>(pg)?;
+    }
+    Ok(())
+}
+
 /// The user ids of a group's members.
 pub fn member_ids(conn: &mut DbConn, org_id: &str, group_id: &str) -> QueryResult<Vec<String>> {
     group_memberships::table

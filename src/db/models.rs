@@ -197,6 +197,8 @@ pub struct IssuedTokenRow {
     pub created_by: Option<String>,
     /// When it was last used, to the minute (see `service::tokens`).
     pub last_used_at: Option<NaiveDateTime>,
+    /// The tenant admin who made it, whose rights it follows.
+    pub creator_admin: Option<String>,
 }
 
 /// A user with one org's membership, if the user has one there.

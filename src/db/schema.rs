@@ -92,6 +92,7 @@ diesel::table! {
         name -> Nullable<Text>,
         created_by -> Nullable<Text>,
         last_used_at -> Nullable<Timestamp>,
+        creator_admin -> Nullable<Text>,
     }
 }
 

@@ -44,6 +44,9 @@ pub struct Standing {
     /// The role and status of the subject's membership in the org; `None`
     /// when the subject is no member (or was not asked about).
     pub membership: Option<(String, String)>,
+    /// For a token a tenant admin made: that admin's user id, and the role
+    /// and status of their membership (`None` when they are no member).
+    pub creator: Option<(String, Option<(String, String)>)>,
 }
 
 /// In one statement: whether the token `jti` was revoked, the status of
@@ -51,24 +54,53 @@ pub struct Standing {
 /// string for what a token does not carry.
 pub fn standing(conn: &mut DbConn, jti: &str, org_id: &str, member: &str) -> QueryResult<Standing> {
     let membership = || memberships::table.find((org_id.to_owned(), member.to_owned()));
-    let (revoked, org_status, role, status) = diesel::select((
-        diesel::dsl::exists(
-            issued_tokens::table
-                .find(jti.to_owned())
-                .filter(issued_tokens::revoked_at.is_not_null()),
-        ),
-        orgs::table
-            .find(org_id.to_owned())
-            .select(orgs::status)
-            .single_value(),
-        membership().select(memberships::role).single_value(),
-        membership().select(memberships::status).single_value(),
-    ))
-    .get_result::<(bool, Option<String>, Option<String>, Option<String>)>(conn)?;
+    let creator = || {
+        issued_tokens::table
+            .find(jti.to_owned())
+            .select(issued_tokens::creator_admin)
+            .single_value()
+    };
+    let creator_membership = || {
+        memberships::table
+            .filter(memberships::org_id.eq(org_id.to_owned()))
+            .filter(memberships::user_id.nullable().eq(creator()))
+    };
+    type Row = (
+        bool,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let (revoked, org_status, role, status, creator_id, creator_role, creator_status): Row =
+        diesel::select((
+            diesel::dsl::exists(
+                issued_tokens::table
+                    .find(jti.to_owned())
+                    .filter(issued_tokens::revoked_at.is_not_null()),
+            ),
+            orgs::table
+                .find(org_id.to_owned())
+                .select(orgs::status)
+                .single_value(),
+            membership().select(memberships::role).single_value(),
+            membership().select(memberships::status).single_value(),
+            creator(),
+            creator_membership()
+                .select(memberships::role)
+                .single_value(),
+            creator_membership()
+                .select(memberships::status)
+                .single_value(),
+        ))
+        .get_result(conn)?;
     Ok(Standing {
         revoked,
         org_status,
         membership: role.zip(status),
+        creator: creator_id.map(|id| (id, creator_role.zip(creator_status))),
     })
 }
 

@@ -155,6 +155,7 @@ impl Service {
             name,
             created_by: Some(who.subject.clone()),
             last_used_at: None,
+            creator_admin: None,
         };
         let token = self.mint(&row)?;
         let admin = request.role == CallerRole::Admin;
@@ -262,6 +263,16 @@ fn refusal(standing: &tokens::Standing, has_org: bool, admin: bool) -> Option<&'
             None => return Some("the token's org does not exist"),
             Some(OrgStatus::Suspended) => return Some("the token's org is suspended"),
             Some(_) => {}
+        }
+    }
+    if let Some((_, creator)) = &standing.creator {
+        match creator {
+            Some((role, status)) if is_active_admin(role, status) => {}
+            _ => {
+                return Some(
+                    "the admin who made this token is no longer an active admin of its org",
+                );
+            }
         }
     }
     if admin {

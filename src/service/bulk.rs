@@ -177,8 +177,13 @@ impl Service {
                         continue;
                     }
                     plan.active_admins.remove(id);
-                    if let (Some(user), Some(membership)) = (users.get(id), plan.members.get(id)) {
-                        conn.remove_member(user, membership)?;
+                    let removed = match (users.get(id), plan.members.get(id)) {
+                        (Some(user), Some(membership)) => conn.remove_member(user, membership)?,
+                        _ => false,
+                    };
+                    if !removed {
+                        report.skipped.push(Skipped::new(id, None, &not_member())?);
+                        continue;
                     }
                     report.removed.push(UserId::from_db(id)?);
                 }

@@ -261,6 +261,10 @@ pub(super) fn member_changed(before: &MembershipRow, changes: &MembershipChanges
             Attributes::from_db(attributes),
         );
     }
+    if let Some(invited) = &changes.invited_at {
+        let at = |t: &Option<NaiveDateTime>| json!(t.map(|t| t.and_utc().to_rfc3339()));
+        draft = draft.change("invitedAt", at(&before.invited_at), at(invited));
+    }
     for (field, old, new) in [
         (
             "firstName",

@@ -141,7 +141,9 @@ impl Service {
         self.write(who, move |conn| {
             let org_db = org.as_db();
             let current = find_group(conn, &org_db, id)?;
-            // Its memberships go with it, each an event of its own.
+            // Its memberships go with it, each an event of its own; locked
+            // first, so that none is added between the read and the delete.
+            groups::lock(conn, &org_db, &current.id)?;
             let members = groups::member_ids(conn, &org_db, &current.id)?;
             let deleted = groups::delete(conn, &org_db, &current.id)?;
             conn.record_all(

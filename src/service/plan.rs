@@ -813,13 +813,16 @@ impl Plan {
             updated_at: Some(at),
             ..Default::default()
         };
+        // The membership as it is, for its event; the caller loads it.
+        let member = self
+            .members
+            .get_mut(user_id)
+            .ok_or_else(|| Error::Internal("a member to retire was not loaded".into()))?;
+        self.writes
+            .events
+            .extend(events::member_changed(member, &changes));
+        member.status = MemberStatus::Retired.as_str().into();
         self.active_admins.remove(user_id);
-        if let Some(member) = self.members.get_mut(user_id) {
-            self.writes
-                .events
-                .extend(events::member_changed(member, &changes));
-            member.status = MemberStatus::Retired.as_str().into();
-        }
         self.writes
             .membership_changes
             .push((user_id.to_owned(), changes));

@@ -266,6 +266,11 @@ impl Service {
                     .map(|m| m.user_id)
                     .collect();
                 absent.sort();
+                // Their memberships, as they are, for the retirements' events.
+                let ids: Vec<&str> = absent.iter().map(String::as_str).collect();
+                for row in members::of_users(conn, &plan.org, &ids)? {
+                    plan.members.entry(row.user_id.clone()).or_insert(row);
+                }
                 for user_id in absent {
                     // A refused retirement is reported but is not a failed
                     // record: it does not stop an ABORT sync from writing.

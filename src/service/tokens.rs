@@ -103,13 +103,13 @@ impl Service {
     ) -> Result<CreatedApiToken> {
         let org = may_manage_tokens(who, input.org)?;
         let name = TokenName::parse(&input.name)?;
-        if input.scopes.is_empty() {
+        let scope = input.scopes.join(" ");
+        if scope.split_whitespace().next().is_none() {
             return Err(Error::invalid(format!(
                 "give at least one scope of: {}",
                 Scope::ALL.map(Scope::as_str).join(" ")
             )));
         }
-        let scope = input.scopes.join(" ");
         Scopes::parse(&scope).map_err(|e| {
             Error::invalid(format!(
                 "{e}; the scopes are: {}",
@@ -125,8 +125,10 @@ impl Service {
             )));
         }
         let issued_at = now();
-        let expires_at =
-            issued_at + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+        let expires_at = chrono::Duration::from_std(ttl)
+            .ok()
+            .and_then(|ttl| issued_at.checked_add_signed(ttl))
+            .ok_or_else(|| Error::invalid("expiresIn is too long"))?;
         let jti = Uuid::now_v7().to_string();
         let mut deduplicated: Vec<&str> = scope.split_whitespace().collect();
         deduplicated.sort_unstable();
@@ -143,6 +145,10 @@ impl Service {
             name: Some(name),
             created_by: Some(who.subject.clone()),
             last_used_at: None,
+            // A tenant admin's tokens follow that admin's rights.
+            creator_admin: (who.role == CallerRole::Admin)
+                .then(|| who.user_id().map(|id| id.as_db()))
+                .flatten(),
         };
         let token = self.mint(&row)?;
         let stored = row.clone();
@@ -172,7 +178,10 @@ impl Service {
         page: PageRequest,
     ) -> Result<Page<ApiTokenView>> {
         let org = may_manage_tokens(who, org)?;
-        self.flush_token_usage().await?;
+        // A list that cannot flush still answers, with older times.
+        if let Err(error) = self.flush_token_usage().await {
+            tracing::warn!(%error, "recording token use failed");
+        }
         self.read(move |conn| {
             let org = org.as_db();
             let rows = tokens::list(
@@ -227,13 +236,20 @@ impl Service {
         if used.is_empty() {
             return Ok(());
         }
-        self.write(&Principal::cli(), move |tx| {
-            for (jti, at) in &used {
-                tokens::mark_used(tx, jti, *at)?;
-            }
-            Ok(())
-        })
-        .await
+        let kept = used.clone();
+        let done = self
+            .write(&Principal::cli(), move |tx| {
+                for (jti, at) in &used {
+                    tokens::mark_used(tx, jti, *at)?;
+                }
+                Ok(())
+            })
+            .await;
+        if done.is_err() {
+            // Not lost: written with the next flush.
+            self.usage.restore(kept);
+        }
+        done
     }
 }
 
@@ -260,6 +276,14 @@ impl TokenUsage {
             pending.clear();
         }
         pending.insert(jti.to_owned(), at);
+    }
+
+    fn restore(&self, used: HashMap<String, NaiveDateTime>) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        for (jti, at) in used {
+            let entry = pending.entry(jti).or_insert(at);
+            *entry = (*entry).max(at);
+        }
     }
 
     fn take(&self) -> HashMap<String, NaiveDateTime> {

@@ -50,6 +50,10 @@ impl Tx<'_> {
         changes: &MembershipChanges,
     ) -> Result<usize> {
         let written = members::update(self, &before.org_id, &before.user_id, changes)?;
+        if written == 0 {
+            // Removed by a concurrent transaction since it was read.
+            return Err(super::rows::member_not_found());
+        }
         self.record_all(events::member_changed(before, changes));
         Ok(written)
     }
@@ -77,18 +81,21 @@ impl Tx<'_> {
     /// Removes a membership and its group memberships; a user left in no
     /// org is deleted too. The user row is locked first, so that another
     /// org linking this user waits for the answer instead of losing it.
+    /// False when a concurrent transaction removed it first.
     pub(super) fn remove_member(
         &mut self,
         user: &UserRow,
         membership: &MembershipRow,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         users::lock(self, &user.id)?;
-        members::delete(self, &membership.org_id, &user.id)?;
+        if members::delete(self, &membership.org_id, &user.id)? == 0 {
+            return Ok(false);
+        }
         if !members::has_any(self, &user.id)? {
             users::delete(self, &user.id)?;
         }
         self.record(events::member_removed(user, membership));
-        Ok(())
+        Ok(true)
     }
 
     /// Puts a member in a group.

@@ -223,6 +223,9 @@ async fn every_write_records_its_events(app: &TestApp) {
     let events = log.expect(&["member.removed"]).await;
     assert_eq!(events[0]["changes"]["email"]["before"], "bo@ev.example");
 
+    // Ed is active and named by no record: MIRROR retires him.
+    let ed = app.create_member(org, "ed@ev.example", "user").await;
+    log.expect(&["member.created"]).await;
     let sync = "mutation($records: [SyncRecord!]!, $mode: SyncMode, $dry: Boolean, $onError: SyncOnError) {
         syncMembers(records: $records, mode: $mode, dryRun: $dry, onError: $onError) { written } }";
     let records = json!([
@@ -255,10 +258,14 @@ async fn every_write_records_its_events(app: &TestApp) {
             "member.created",
             "member.created",
             "group.member_added",
+            "member.retired",
             "members.synced",
         ])
         .await;
-    let summary = &events[3]["changes"];
+    assert_eq!(events[3]["target"]["id"], ed.to_string());
+    assert_eq!(events[3]["changes"]["status"]["before"], "active");
+    let summary = &events[4]["changes"];
+    assert_eq!(summary["retired"]["after"], 1);
     assert_eq!(
         (
             summary["created"]["after"].as_i64(),

@@ -111,6 +111,73 @@ async fn admins_manage_integration_tokens(app: &TestApp) {
     let _ = org;
 }
 
+/// A token an admin made follows that admin's rights: demoted, their
+/// tokens stop (and cannot promote them back); promoted again, they work.
+async fn a_token_follows_its_creator(app: &TestApp) {
+    let (org, first, first_admin) = app.org_with_admin("tok-follow").await;
+    let second = app
+        .create_member(org, "second@tok-follow.example", "admin")
+        .await;
+    let second_admin = app.admin(org, second);
+    let made = create(
+        app,
+        &first_admin,
+        "mine",
+        json!(["members:read", "members:write"]),
+        None,
+    )
+    .await;
+    let token = made["token"].as_str().unwrap().to_owned();
+    let op_made = create(app, &app.operator(), "ops", json!(["members:read"]), None).await;
+    assert_eq!(
+        op_made["result"], "failed",
+        "operators must name the org: {op_made}"
+    );
+    let vars = json!({ "org": org, "name": "ops", "scopes": ["members:read"] });
+    let ops = app.data(&app.operator(), CREATE, vars).await["createApiToken"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.data(&token, "{ members { totalCount } }", json!({}))
+        .await;
+
+    let demoted = app
+        .mutate(
+            &second_admin,
+            "updateMember",
+            &format!("userId: \"{first}\", role: \"user\""),
+        )
+        .await;
+    assert_eq!(demoted["result"], "updated", "{demoted}");
+    let (status, body) = app
+        .post(
+            &token,
+            &format!(
+                "mutation {{ updateMember(userId: \"{first}\", role: \"admin\") {{ result }} }}"
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 401, "a demoted admin's token still works: {body}");
+    assert!(
+        body.to_string().contains("no longer an active admin"),
+        "{body}"
+    );
+    // A token an operator made does not depend on any admin.
+    app.data(&ops, "{ members { totalCount } }", json!({}))
+        .await;
+    let promoted = app
+        .mutate(
+            &second_admin,
+            "updateMember",
+            &format!("userId: \"{first}\", role: \"admin\""),
+        )
+        .await;
+    assert_eq!(promoted["result"], "updated");
+    app.data(&token, "{ members { totalCount } }", json!({}))
+        .await;
+}
+
 /// Bad requests fail with a clear result and change nothing.
 async fn bad_token_requests_fail_clearly(app: &TestApp) {
     let (_, _, admin) = app.org_with_admin("tok-bad").await;
@@ -119,6 +186,7 @@ async fn bad_token_requests_fail_clearly(app: &TestApp) {
     for (name, scopes, expires, code) in [
         ("a", json!(["members:admin"]), None, "INVALID_INPUT"),
         ("b", json!([]), None, "INVALID_INPUT"),
+        ("b2", json!([" "]), None, "INVALID_INPUT"),
         ("  ", json!(["members:read"]), None, "INVALID_INPUT"),
         ("kept", json!(["members:read"]), None, "DUPLICATE"),
         ("c", json!(["members:read"]), Some("0s"), "INVALID_INPUT"),
@@ -256,6 +324,7 @@ async fn tokens_on_the_command_line(app: &TestApp) {
 
 crate::both_backends!(
     admins_manage_integration_tokens,
+    a_token_follows_its_creator,
     bad_token_requests_fail_clearly,
     tokens_stay_in_their_org,
     cached_token_checks_cost_no_statements,
