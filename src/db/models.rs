@@ -1,5 +1,9 @@
 //! Row types: read models (`*Row`) apart from insert and update forms
 //! (`New*`, `*Changes`). Ids are the text form of `domain` ids.
+//!
+//! Rows insert `None` as NULL, not as the column's DEFAULT: every optional
+//! column defaults to NULL anyway, and without DEFAULT in the VALUES list
+//! SQLite can insert a batch of rows in one statement.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -7,7 +11,7 @@ use diesel::prelude::*;
 use super::schema::{events, group_memberships, groups, issued_tokens, memberships, orgs, users};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = orgs)]
+#[diesel(table_name = orgs, treat_none_as_default_value = false)]
 pub struct OrgRow {
     pub id: String,
     pub slug: String,
@@ -29,7 +33,7 @@ pub struct OrgChanges {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = users)]
+#[diesel(table_name = users, treat_none_as_default_value = false)]
 pub struct UserRow {
     pub id: String,
     pub email: String,
@@ -46,7 +50,7 @@ pub struct UserRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = memberships)]
+#[diesel(table_name = memberships, treat_none_as_default_value = false)]
 pub struct MembershipRow {
     pub org_id: String,
     pub user_id: String,
@@ -149,7 +153,7 @@ impl UserChanges {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = groups)]
+#[diesel(table_name = groups, treat_none_as_default_value = false)]
 pub struct GroupRow {
     pub org_id: String,
     pub id: String,
@@ -170,7 +174,7 @@ pub struct GroupChanges {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = group_memberships)]
+#[diesel(table_name = group_memberships, treat_none_as_default_value = false)]
 pub struct GroupMembershipRow {
     pub org_id: String,
     pub group_id: String,
@@ -180,7 +184,7 @@ pub struct GroupMembershipRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = issued_tokens)]
+#[diesel(table_name = issued_tokens, treat_none_as_default_value = false)]
 pub struct IssuedTokenRow {
     pub jti: String,
     pub subject: String,
@@ -243,7 +247,7 @@ pub struct GroupUserRow {
 /// One recorded change: the audit log and the outbox. `(tx_id, ordinal)`
 /// is its position (see `db::events`).
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = events)]
+#[diesel(table_name = events, treat_none_as_default_value = false)]
 pub struct EventRow {
     pub id: String,
     pub tx_id: i64,

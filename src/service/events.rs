@@ -11,7 +11,8 @@
 use std::ops::{Deref, DerefMut};
 
 use chrono::NaiveDateTime;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{Page, Service, now};
@@ -72,7 +73,10 @@ pub(super) struct Draft {
     kind: &'static str,
     target_kind: &'static str,
     target_id: String,
-    changes: Map<String, Value>,
+    /// The members of the `changes` JSON object, already serialised: a
+    /// sync drafts tens of thousands of events, and text is what they
+    /// become.
+    changes: String,
 }
 
 impl Draft {
@@ -87,7 +91,7 @@ impl Draft {
             kind,
             target_kind,
             target_id: target_id.to_owned(),
-            changes: Map::new(),
+            changes: String::new(),
         }
     }
 
@@ -96,25 +100,26 @@ impl Draft {
     pub(super) fn change(
         mut self,
         field: &str,
-        before: impl Into<Value>,
-        after: impl Into<Value>,
+        before: impl Serialize,
+        after: impl Serialize,
     ) -> Self {
-        let (before, after) = (before.into(), after.into());
+        let (before, after) = (to_json(&before), to_json(&after));
         if before != after {
-            self.changes.insert(
-                field.to_owned(),
-                json!({ "before": before, "after": after }),
-            );
+            if !self.changes.is_empty() {
+                self.changes.push(',');
+            }
+            self.changes.push_str(&to_json(&field));
+            self.changes.push_str(":{\"before\":");
+            self.changes.push_str(&before);
+            self.changes.push_str(",\"after\":");
+            self.changes.push_str(&after);
+            self.changes.push('}');
         }
         self
     }
 
     /// Records a field set on creation.
-    pub(super) fn set(self, field: &str, after: impl Into<Value>) -> Self {
-        let after = after.into();
-        if after.is_null() {
-            return self;
-        }
+    pub(super) fn set(self, field: &str, after: impl Serialize) -> Self {
         self.change(field, Value::Null, after)
     }
 
@@ -168,30 +173,40 @@ impl<'c> Tx<'c> {
         }
         let tx_id = events::transaction_number(self.conn)?;
         let at = now();
-        let rows: Vec<EventRow> = self
-            .drafts
-            .into_iter()
-            .enumerate()
-            .map(|(ordinal, draft)| EventRow {
-                id: Uuid::now_v7().to_string(),
-                tx_id,
-                ordinal: ordinal as i32,
-                org_id: draft.org,
-                actor_sub: who.subject.clone(),
-                actor_role: who.role.as_str().into(),
-                actor_jti: who.jti.clone(),
-                channel: who.channel.as_str().into(),
-                kind: draft.kind.into(),
-                target_kind: draft.target_kind.into(),
-                target_id: draft.target_id,
-                changes: Value::Object(draft.changes).to_string(),
-                occurred_at: at,
-                request_id: who.request_id.clone(),
-            })
-            .collect();
-        events::insert_many(self.conn, &rows)?;
+        // Rows are made a chunk at a time, so that a sync's events are
+        // held once, as drafts.
+        let mut drafts = self.drafts.into_iter().enumerate().peekable();
+        while drafts.peek().is_some() {
+            let rows: Vec<EventRow> = drafts
+                .by_ref()
+                .take(crate::db::INSERT_CHUNK)
+                .map(|(ordinal, draft)| EventRow {
+                    id: Uuid::now_v7().to_string(),
+                    tx_id,
+                    ordinal: ordinal as i32,
+                    org_id: draft.org,
+                    actor_sub: who.subject.clone(),
+                    actor_role: who.role.as_str().into(),
+                    actor_jti: who.jti.clone(),
+                    channel: who.channel.as_str().into(),
+                    kind: draft.kind.into(),
+                    target_kind: draft.target_kind.into(),
+                    target_id: draft.target_id,
+                    changes: format!("{{{}}}", draft.changes),
+                    occurred_at: at,
+                    request_id: who.request_id.clone(),
+                })
+                .collect();
+            events::insert_many(self.conn, &rows)?;
+        }
         Ok(())
     }
+}
+
+/// A value as JSON text (`null` for what cannot be serialised, which no
+/// field of ours is).
+fn to_json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
 }
 
 /// The fields of a member's profile and membership, as events name them.
