@@ -90,8 +90,11 @@ macro_rules! filtered {
 
 /// On PostgreSQL, the horizon of what a reader may see (see the module
 /// doc): only transactions older than every one still running.
+/// A scalar subquery, so that PostgreSQL takes the snapshot once per
+/// statement (an init plan) and can bound the index scan with it, instead
+/// of calling the function for every row.
 const POSTGRES_HORIZON: &str =
-    "events.tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
+    "events.tx_id < (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint)";
 
 /// Up to `limit` events after `after`, in position order.
 pub fn page(

@@ -105,16 +105,22 @@ impl Draft {
     ) -> Self {
         let (before, after) = (to_json(&before), to_json(&after));
         if before != after {
-            if !self.changes.is_empty() {
-                self.changes.push(',');
-            }
-            self.changes.push_str(&to_json(&field));
-            self.changes.push_str(":{\"before\":");
-            self.changes.push_str(&before);
-            self.changes.push_str(",\"after\":");
-            self.changes.push_str(&after);
-            self.changes.push('}');
+            self = self.push(field, &before, &after);
         }
+        self
+    }
+
+    /// Appends a change given as JSON text.
+    fn push(mut self, field: &str, before: &str, after: &str) -> Self {
+        if !self.changes.is_empty() {
+            self.changes.push(',');
+        }
+        self.changes.push_str(&to_json(&field));
+        self.changes.push_str(":{\"before\":");
+        self.changes.push_str(before);
+        self.changes.push_str(",\"after\":");
+        self.changes.push_str(after);
+        self.changes.push('}');
         self
     }
 
@@ -209,34 +215,26 @@ fn to_json(value: &impl Serialize) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".into())
 }
 
-/// The fields of a member's profile and membership, as events name them.
-fn member_fields(user: &UserRow, m: &MembershipRow) -> Vec<(&'static str, Value)> {
-    vec![
-        ("email", json!(user.email)),
-        ("firstName", json!(user.first_name)),
-        ("lastName", json!(user.last_name)),
-        ("name", json!(user.name)),
-        ("mobile", json!(user.mobile)),
-        ("locale", json!(user.locale)),
-        ("timezone", json!(user.timezone)),
-        ("role", json!(m.role)),
-        ("status", json!(m.status)),
-        ("externalId", json!(m.external_id)),
-        ("managed", json!(m.managed)),
-        ("attributes", Attributes::from_db(&m.attributes)),
-    ]
-}
-
 /// `member.created`: `user` as the org sees them (see `profile`).
 pub(super) fn member_created(user: &UserRow, m: &MembershipRow) -> Draft {
     let shown = super::profile::seen_by_org(user.clone(), m);
-    member_fields(&shown, m).into_iter().fold(
-        Draft::new(Some(&m.org_id), kind::MEMBER_CREATED, "member", &m.user_id),
-        |draft, (field, value)| match (field, &value) {
-            ("attributes", Value::Object(map)) if map.is_empty() => draft,
-            _ => draft.set(field, value),
-        },
-    )
+    let draft = Draft::new(Some(&m.org_id), kind::MEMBER_CREATED, "member", &m.user_id)
+        .set("email", &shown.email)
+        .set("firstName", &shown.first_name)
+        .set("lastName", &shown.last_name)
+        .set("name", &shown.name)
+        .set("mobile", &shown.mobile)
+        .set("locale", &shown.locale)
+        .set("timezone", &shown.timezone)
+        .set("role", &m.role)
+        .set("status", &m.status)
+        .set("externalId", &m.external_id)
+        .set("managed", m.managed);
+    match m.attributes.as_str() {
+        "{}" => draft,
+        // Stored as compact JSON already (see `domain::Attributes`).
+        stored => draft.push("attributes", "null", stored),
+    }
 }
 
 /// `member.removed`, with what the org saw of the member.
