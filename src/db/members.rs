@@ -137,6 +137,25 @@ pub fn of_users(
     Ok(rows)
 }
 
+/// The memberships these users hold in orgs other than `org_id`.
+pub fn of_users_elsewhere(
+    conn: &mut DbConn,
+    org_id: &str,
+    user_ids: &[&str],
+) -> QueryResult<Vec<MembershipRow>> {
+    let mut rows = Vec::new();
+    for chunk in user_ids.chunks(super::IN_CHUNK) {
+        rows.extend(
+            memberships::table
+                .filter(memberships::org_id.ne(org_id))
+                .filter(memberships::user_id.eq_any(chunk))
+                .select(MembershipRow::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(rows)
+}
+
 /// The memberships of the org holding these external ids.
 pub fn with_external_ids(
     conn: &mut DbConn,

@@ -15,9 +15,10 @@ type EventCursor = OpaqueCursor<String>;
 /// Who made a change.
 #[derive(SimpleObject, Debug, Clone)]
 pub struct EventActor {
-    /// The token's `sub`: for a person, their user id.
+    /// The token's `sub`: for a person, their user id. `system` for a
+    /// change another org made that shows in this one.
     pub sub: String,
-    /// `operator`, `admin` or `integration`.
+    /// `operator`, `admin` or `integration`; `system` as for `sub`.
     pub role: String,
     /// The token's `jti`, when it has one.
     pub jti: Option<String>,

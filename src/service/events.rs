@@ -73,6 +73,9 @@ pub(super) struct Draft {
     kind: &'static str,
     target_kind: &'static str,
     target_id: String,
+    /// Made by the system rather than the caller: a change another org
+    /// made, shown in this org without saying who made it.
+    by_system: bool,
     /// The members of the `changes` JSON object, already serialised: a
     /// sync drafts tens of thousands of events, and text is what they
     /// become.
@@ -91,8 +94,15 @@ impl Draft {
             kind,
             target_kind,
             target_id: target_id.to_owned(),
+            by_system: false,
             changes: String::new(),
         }
+    }
+
+    /// Marks the event as the system's (see `by_system`).
+    pub(super) fn by_system(mut self) -> Self {
+        self.by_system = true;
+        self
     }
 
     /// Records `field` going from `before` to `after` (nothing when they
@@ -186,21 +196,33 @@ impl<'c> Tx<'c> {
             let rows: Vec<EventRow> = drafts
                 .by_ref()
                 .take(crate::db::INSERT_CHUNK)
-                .map(|(ordinal, draft)| EventRow {
-                    id: Uuid::now_v7().to_string(),
-                    tx_id,
-                    ordinal: ordinal as i32,
-                    org_id: draft.org,
-                    actor_sub: who.subject.clone(),
-                    actor_role: who.role.as_str().into(),
-                    actor_jti: who.jti.clone(),
-                    channel: who.channel.as_str().into(),
-                    kind: draft.kind.into(),
-                    target_kind: draft.target_kind.into(),
-                    target_id: draft.target_id,
-                    changes: format!("{{{}}}", draft.changes),
-                    occurred_at: at,
-                    request_id: who.request_id.clone(),
+                .map(|(ordinal, draft)| {
+                    let (sub, role, jti, request_id) = if draft.by_system {
+                        (SYSTEM_ACTOR.into(), SYSTEM_ACTOR.into(), None, None)
+                    } else {
+                        (
+                            who.subject.clone(),
+                            who.role.as_str().into(),
+                            who.jti.clone(),
+                            who.request_id.clone(),
+                        )
+                    };
+                    EventRow {
+                        id: Uuid::now_v7().to_string(),
+                        tx_id,
+                        ordinal: ordinal as i32,
+                        org_id: draft.org,
+                        actor_sub: sub,
+                        actor_role: role,
+                        actor_jti: jti,
+                        channel: who.channel.as_str().into(),
+                        kind: draft.kind.into(),
+                        target_kind: draft.target_kind.into(),
+                        target_id: draft.target_id,
+                        changes: format!("{{{}}}", draft.changes),
+                        occurred_at: at,
+                        request_id,
+                    }
                 })
                 .collect();
             events::insert_many(self.conn, &rows)?;
@@ -329,6 +351,51 @@ pub(super) fn user_updated(org: &str, before: &UserRow, changes: &UserChanges) -
     }
     if let Some(v) = &changes.timezone {
         draft = draft.change("timezone", text(&before.timezone), text(v));
+    }
+    draft.has_changes().then_some(draft)
+}
+
+/// The actor `sub` and `role` of changes another org made (see
+/// [`Draft::by_system`]).
+pub const SYSTEM_ACTOR: &str = "system";
+
+/// `member.updated` in another org that holds `user`, for a change to the
+/// global profile: the email, and the rest when that org shows the global
+/// profile (see `profile`). `None` when it sees nothing change.
+pub(super) fn seen_elsewhere(
+    membership: &MembershipRow,
+    before: &UserRow,
+    changes: &UserChanges,
+) -> Option<Draft> {
+    let mut draft = Draft::new(
+        Some(&membership.org_id),
+        kind::MEMBER_UPDATED,
+        "member",
+        &membership.user_id,
+    )
+    .by_system();
+    if let Some(email) = &changes.email {
+        draft = draft.change("email", &before.email, email);
+    }
+    if !membership.own_profile {
+        if let Some(v) = &changes.first_name {
+            draft = draft.change("firstName", &before.first_name, v);
+        }
+        if let Some(v) = &changes.last_name {
+            draft = draft.change("lastName", &before.last_name, v);
+        }
+        if let Some(v) = &changes.name {
+            draft = draft.change("name", &before.name, v);
+        }
+        if let Some(v) = &changes.mobile {
+            draft = draft.change("mobile", &before.mobile, v);
+        }
+        if let Some(v) = &changes.locale {
+            draft = draft.change("locale", &before.locale, v);
+        }
+        if let Some(v) = &changes.timezone {
+            draft = draft.change("timezone", &before.timezone, v);
+        }
     }
     draft.has_changes().then_some(draft)
 }

@@ -66,6 +66,7 @@ impl Tx<'_> {
         membership_changes: &[(String, MembershipChanges)],
         group_removals: &[(String, String)],
     ) -> Result<()> {
+        self.record_seen_elsewhere(org, user_changes)?;
         for (id, changes) in user_changes {
             users::update(self, id, changes)?;
         }
@@ -74,6 +75,46 @@ impl Tx<'_> {
         }
         for (user, group) in group_removals {
             groups::remove_member(self, org, group, user)?;
+        }
+        Ok(())
+    }
+
+    /// A change to users' global profiles shows in every other org that
+    /// holds them: the email everywhere, the rest where the org shows the
+    /// global profile. Each such org gets a `member.updated` of its own,
+    /// made by the system, so that it learns nothing of who acted where.
+    /// Two statements per few hundred changed users, read before the
+    /// change.
+    fn record_seen_elsewhere(
+        &mut self,
+        org: &str,
+        user_changes: &[(String, UserChanges)],
+    ) -> Result<()> {
+        if user_changes.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = user_changes.iter().map(|(id, _)| id.as_str()).collect();
+        let elsewhere = members::of_users_elsewhere(self, org, &ids)?;
+        if elsewhere.is_empty() {
+            return Ok(());
+        }
+        let held: Vec<&str> = elsewhere.iter().map(|m| m.user_id.as_str()).collect();
+        let before: std::collections::HashMap<String, UserRow> = users::with_ids(self, &held)?
+            .into_iter()
+            .map(|u| (u.id.clone(), u))
+            .collect();
+        let changes: std::collections::HashMap<&str, &UserChanges> = user_changes
+            .iter()
+            .map(|(id, c)| (id.as_str(), c))
+            .collect();
+        for membership in &elsewhere {
+            let (Some(user), Some(change)) = (
+                before.get(&membership.user_id),
+                changes.get(membership.user_id.as_str()),
+            ) else {
+                continue;
+            };
+            self.record_all(events::seen_elsewhere(membership, user, change));
         }
         Ok(())
     }

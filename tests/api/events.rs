@@ -601,6 +601,69 @@ async fn the_log_on_the_command_line(app: &TestApp) {
     assert!(left.is_empty(), "{left:?}");
 }
 
+/// When the org that manages a user changes the global profile, every
+/// other org holding the user records what it sees change, by `system`.
+async fn other_orgs_see_global_changes(app: &TestApp) {
+    let (home, _, home_admin) = app.org_with_admin("glob-home").await;
+    let (guest, _, guest_admin) = app.org_with_admin("glob-guest").await;
+    let third = app.create_org("glob-third").await;
+    let upsert = "mutation($e: String, $x: String, $f: String) { upsertMember(externalId: $x, email: $e, user: {firstName: $f}) { result } }";
+    let vars = json!({ "x": "h-1", "e": "pat@glob.example", "f": "Pat" });
+    app.data(&home_admin, upsert, vars).await;
+    // The guest brings Pat in (its own profile); an operator links Pat to
+    // the third org (the global profile).
+    let linked = app
+        .mutate(
+            &guest_admin,
+            "createUser",
+            "email: \"pat@glob.example\", first: \"P\", last: \"G\"",
+        )
+        .await;
+    let pat = linked["id"].as_str().unwrap().to_owned();
+    app.mutate(
+        &app.operator(),
+        "addOrgMember",
+        &format!("orgId: \"{third}\", userId: \"{pat}\""),
+    )
+    .await;
+    let follow = |org| Follower {
+        app,
+        token: app.operator(),
+        org,
+        after: None,
+    };
+    let (mut guest_log, mut third_log, mut home_log) = (follow(guest), follow(third), follow(home));
+    guest_log
+        .expect(&["org.created", "member.created", "member.created"])
+        .await;
+    third_log.expect(&["org.created", "member.created"]).await;
+    home_log
+        .expect(&["org.created", "member.created", "member.created"])
+        .await;
+
+    let vars = json!({ "x": "h-1", "e": "pat.new@glob.example", "f": "Patricia" });
+    let changed = app.data(&home_admin, upsert, vars).await;
+    assert_eq!(changed["upsertMember"]["result"], "updated", "{changed}");
+    let home_events = home_log.expect(&["user.updated"]).await;
+    assert_eq!(home_events[0]["actor"]["role"], "admin");
+    let guest_events = guest_log.expect(&["member.updated"]).await;
+    assert_eq!(
+        guest_events[0]["changes"],
+        json!({ "email": { "before": "pat@glob.example", "after": "pat.new@glob.example" } })
+    );
+    assert_eq!(
+        guest_events[0]["actor"],
+        json!({ "sub": "system", "role": "system", "jti": null, "channel": "graphql" })
+    );
+    assert_eq!(guest_events[0]["requestId"], Value::Null);
+    let third_events = third_log.expect(&["member.updated"]).await;
+    assert_eq!(third_events[0]["changes"]["firstName"]["after"], "Patricia");
+    assert_eq!(
+        third_events[0]["changes"]["email"]["after"],
+        "pat.new@glob.example"
+    );
+}
+
 /// A malformed id in the database is an error (INTERNAL, logged), never
 /// shown as a made-up id.
 async fn a_corrupt_stored_id_is_an_error(app: &TestApp) {
@@ -625,6 +688,7 @@ async fn a_corrupt_stored_id_is_an_error(app: &TestApp) {
 }
 
 crate::both_backends!(
+    other_orgs_see_global_changes,
     a_corrupt_stored_id_is_an_error,
     every_write_records_its_events,
     a_rolled_back_write_records_nothing,
