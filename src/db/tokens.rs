@@ -50,8 +50,9 @@ pub struct Standing {
 }
 
 /// In one statement: whether the token `jti` was revoked, the status of
-/// the org `org_id`, and the membership of `member` in it. Pass an empty
-/// string for what a token does not carry.
+/// the org `org_id`, the membership of `member` in it, and, for a token a
+/// tenant admin made, that admin's membership. Pass an empty string for
+/// what a token does not carry.
 pub fn standing(conn: &mut DbConn, jti: &str, org_id: &str, member: &str) -> QueryResult<Standing> {
     let membership = || memberships::table.find((org_id.to_owned(), member.to_owned()));
     let creator = || {
