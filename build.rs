@@ -1,12 +1,16 @@
 //! Marks the build when the black-box tests can reach PostgreSQL, so that
 //! without `ROSTER_TEST_POSTGRES_URL` their PostgreSQL half is reported as
-//! ignored instead of passing without having run.
+//! ignored instead of passing without having run. With
+//! `ROSTER_TEST_REQUIRE_POSTGRES=1` they always run, and fail without a URL.
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(postgres_tests)");
     println!("cargo::rerun-if-env-changed=ROSTER_TEST_POSTGRES_URL");
+    println!("cargo::rerun-if-env-changed=ROSTER_TEST_REQUIRE_POSTGRES");
     println!("cargo::rerun-if-changed=build.rs");
-    if std::env::var_os("ROSTER_TEST_POSTGRES_URL").is_some_and(|url| !url.is_empty()) {
+    let url = std::env::var_os("ROSTER_TEST_POSTGRES_URL").is_some_and(|url| !url.is_empty());
+    let required = std::env::var_os("ROSTER_TEST_REQUIRE_POSTGRES").is_some_and(|v| v == "1");
+    if url || required {
         println!("cargo::rustc-cfg=postgres_tests");
     }
 }

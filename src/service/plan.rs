@@ -692,7 +692,7 @@ impl Plan {
             &writes.group_removals,
         )?;
         tx.add_many_to_groups(&writes.group_additions)?;
-        tx.record_planned(std::mem::take(&mut writes.events));
+        tx.record_all(std::mem::take(&mut writes.events));
         Ok(())
     }
 

@@ -6,7 +6,7 @@
 //! composite foreign keys that keep group members in their org) and in
 //! `plan`; see `docs/ARCHITECTURE.md`, "The write path".
 
-use super::events::{self, Draft, Tx};
+use super::events::{self, Tx};
 use crate::db::models::{
     GroupMembershipRow, MembershipChanges, MembershipRow, UserChanges, UserRow,
 };
@@ -32,7 +32,7 @@ impl Tx<'_> {
     }
 
     /// Adds many members at once (a sync): their new users, then the
-    /// memberships. `drafts` are their events, made when they were planned.
+    /// memberships. Their events were drafted when they were planned.
     pub(super) fn create_members(
         &mut self,
         new_users: &[UserRow],
@@ -168,10 +168,5 @@ impl Tx<'_> {
             self.record(events::group_membership(org, user, group, false));
         }
         Ok(written)
-    }
-
-    /// Records events drafted ahead of a batched write.
-    pub(super) fn record_planned(&mut self, drafts: Vec<Draft>) {
-        self.record_all(drafts);
     }
 }
