@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 use crate::auth::jwt::{JwtKeys, parse_algorithm};
 use crate::config::{Common, Serve};
 use crate::db::{Backend, Db};
+use crate::delivery;
+use crate::domain::webhook::AddressPolicy;
 use crate::graphql::{Limits, build_schema};
 use crate::http::{self, AppState};
-use crate::service::Service;
+use crate::service::{DeliverySettings, Service};
 
 /// A start-up failure, said for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -173,6 +175,29 @@ fn flush_token_usage_in_background(service: Service) {
     });
 }
 
+/// Connections the webhook worker has, apart from the request pool.
+const DELIVERY_POOL_SIZE: u32 = 4;
+
+/// Starts the webhook worker on a pool of its own.
+fn start_delivery(
+    common: &Common,
+    serve: &Serve,
+    service: &Service,
+    policy: AddressPolicy,
+) -> Result<(), StartError> {
+    let pool = Db::connect(&common.database_url, DELIVERY_POOL_SIZE)?;
+    let sender = delivery::Sender::new(policy, serve.webhook_timeout).map_err(StartError)?;
+    delivery::start(
+        service.on_pool(pool),
+        sender,
+        delivery::WorkerSettings {
+            concurrency: serve.webhook_concurrency,
+            poll: serve.webhook_poll,
+        },
+    );
+    Ok(())
+}
+
 /// A bound, not yet running server.
 pub struct Started {
     pub server: actix_web::dev::Server,
@@ -185,8 +210,27 @@ pub struct Started {
 pub fn start(common: &Common, serve: &Serve) -> Result<Started, StartError> {
     let db = open_database(common, serve.db_pool_size)?;
     let (keys, key_origin) = load_keys(common, db.backend)?;
+    let policy = AddressPolicy {
+        allow_http: serve.webhook_allow_http,
+        allow_private: serve.webhook_allow_private,
+    };
+    if serve.webhook_lease <= serve.webhook_timeout {
+        return Err(StartError(
+            "ROSTER_WEBHOOK_LEASE must be longer than ROSTER_WEBHOOK_TIMEOUT".into(),
+        ));
+    }
     let service = Service::with_standing_ttl(db, keys, serve.auth_cache_ttl)
-        .with_api_token_max_ttl(serve.api_token_max_ttl);
+        .with_api_token_max_ttl(serve.api_token_max_ttl)
+        .with_webhook_policy(policy)
+        .with_delivery_settings(DeliverySettings {
+            first_retry: serve.webhook_first_retry,
+            retry_for: serve.webhook_retry_for,
+            disable_after: serve.webhook_disable_after,
+            lease: serve.webhook_lease,
+        });
+    if serve.webhook_delivery {
+        start_delivery(common, serve, &service, policy)?;
+    }
     prune_in_background(service.clone(), common.event_retention);
     flush_token_usage_in_background(service.clone());
     let limits = Limits {

@@ -169,6 +169,43 @@ pub struct Serve {
     /// The longest lifetime an org's admin may give an API token.
     #[arg(long, env = "ROSTER_API_TOKEN_MAX_TTL", default_value = "365d", value_parser = humantime::parse_duration)]
     pub api_token_max_ttl: std::time::Duration,
+    /// Whether this instance sends webhooks. Any number of instances on one
+    /// PostgreSQL may; on SQLite, only one process should.
+    #[arg(long, env = "ROSTER_WEBHOOK_DELIVERY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub webhook_delivery: bool,
+    /// Whether endpoints may use plain `http` URLs.
+    #[arg(long, env = "ROSTER_WEBHOOK_ALLOW_HTTP", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_http: bool,
+    /// Whether endpoints may be on loopback, private, link-local or
+    /// metadata addresses.
+    #[arg(long, env = "ROSTER_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private: bool,
+    /// How long a receiver has to answer a delivery.
+    #[arg(long, env = "ROSTER_WEBHOOK_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub webhook_timeout: Duration,
+    /// Endpoints this instance sends to at once (one request at a time
+    /// each).
+    #[arg(long, env = "ROSTER_WEBHOOK_CONCURRENCY", default_value_t = 16)]
+    pub webhook_concurrency: usize,
+    /// The wait before the first retry of a failed delivery; each later
+    /// retry waits about twice as long (up to 6 h).
+    #[arg(long, env = "ROSTER_WEBHOOK_FIRST_RETRY", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub webhook_first_retry: Duration,
+    /// How long a delivery is retried before it is marked failed.
+    #[arg(long, env = "ROSTER_WEBHOOK_RETRY_FOR", default_value = "3d", value_parser = humantime::parse_duration)]
+    pub webhook_retry_for: Duration,
+    /// How long an endpoint may fail without one success before it is
+    /// disabled.
+    #[arg(long, env = "ROSTER_WEBHOOK_DISABLE_AFTER", default_value = "5d", value_parser = humantime::parse_duration)]
+    pub webhook_disable_after: Duration,
+    /// How long an instance holds an endpoint without renewing; after it,
+    /// another instance takes the endpoint over.
+    #[arg(long, env = "ROSTER_WEBHOOK_LEASE", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub webhook_lease: Duration,
+    /// How often the worker looks for events written by other instances
+    /// (writes on this one wake it at once).
+    #[arg(long, env = "ROSTER_WEBHOOK_POLL", default_value = "250ms", value_parser = humantime::parse_duration)]
+    pub webhook_poll: Duration,
 }
 
 #[derive(Debug, Subcommand)]

@@ -371,15 +371,35 @@ fn is_sync_only(query: &str) -> bool {
         && matches!(&items[0].node, Selection::Field(f) if f.node.name.node == "syncMembers")
 }
 
-/// Counters for monitoring, in the Prometheus text format.
+/// Counters for monitoring, in the Prometheus text format. The webhook
+/// gauges are measured by the delivery worker (every few seconds), so a
+/// scrape runs no query.
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    use std::sync::atomic::Ordering::Relaxed;
     let statements = state.service.sql_statements();
+    let stats = state.service.delivery_stats();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(format!(
-            "# HELP roster_sql_statements_total SQL statements run against the database.\n\
+            "# HELP roster_sql_statements_total SQL statements run against the database for requests.\n\
              # TYPE roster_sql_statements_total counter\n\
-             roster_sql_statements_total {statements}\n"
+             roster_sql_statements_total {statements}\n\
+             # HELP roster_webhook_deliveries_total Webhook delivery attempts by outcome: delivered, retry (failed, tried again later), failed (given up).\n\
+             # TYPE roster_webhook_deliveries_total counter\n\
+             roster_webhook_deliveries_total{{outcome=\"delivered\"}} {}\n\
+             roster_webhook_deliveries_total{{outcome=\"retry\"}} {}\n\
+             roster_webhook_deliveries_total{{outcome=\"failed\"}} {}\n\
+             # HELP roster_webhook_queue_depth Webhook deliveries waiting to be sent to enabled endpoints.\n\
+             # TYPE roster_webhook_queue_depth gauge\n\
+             roster_webhook_queue_depth {}\n\
+             # HELP roster_webhook_oldest_undelivered_seconds Age of the oldest event not yet delivered (queued, or not yet dispatched).\n\
+             # TYPE roster_webhook_oldest_undelivered_seconds gauge\n\
+             roster_webhook_oldest_undelivered_seconds {}\n",
+            stats.delivered.load(Relaxed),
+            stats.retried.load(Relaxed),
+            stats.failed.load(Relaxed),
+            stats.queue_depth.load(Relaxed),
+            stats.oldest_undelivered_secs.load(Relaxed),
         ))
 }
 

@@ -48,16 +48,18 @@ pub enum Scope {
     GroupsRead,
     GroupsWrite,
     EventsRead,
+    WebhooksWrite,
 }
 
 impl Scope {
     /// The scope registry: every scope a token may carry.
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 6] = [
         Self::MembersRead,
         Self::MembersWrite,
         Self::GroupsRead,
         Self::GroupsWrite,
         Self::EventsRead,
+        Self::WebhooksWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -67,6 +69,7 @@ impl Scope {
             Self::GroupsRead => "groups:read",
             Self::GroupsWrite => "groups:write",
             Self::EventsRead => "events:read",
+            Self::WebhooksWrite => "webhooks:write",
         }
     }
 

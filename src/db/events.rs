@@ -126,6 +126,73 @@ pub fn page(
         .load(conn)
 }
 
+/// What the webhook dispatcher reads of an event.
+#[derive(Debug, Clone, Queryable)]
+pub struct EventHead {
+    pub id: String,
+    pub tx_id: i64,
+    pub ordinal: i32,
+    pub org_id: Option<String>,
+    pub kind: String,
+    pub occurred_at: NaiveDateTime,
+}
+
+/// Up to `limit` events of every org after `after`, in position order,
+/// within the same horizon as `page`: what the webhook dispatcher reads.
+pub fn heads_after(
+    conn: &mut DbConn,
+    after: (i64, i32),
+    limit: i64,
+) -> QueryResult<Vec<EventHead>> {
+    let (tx, ordinal) = after;
+    let mut query = events::table
+        .select((
+            events::id,
+            events::tx_id,
+            events::ordinal,
+            events::org_id,
+            events::kind,
+            events::occurred_at,
+        ))
+        .filter(
+            events::tx_id.ge(tx).and(
+                events::tx_id
+                    .gt(tx)
+                    .or(events::tx_id.eq(tx).and(events::ordinal.gt(ordinal))),
+            ),
+        )
+        .into_boxed();
+    if let DbConn::Postgres(_) = conn {
+        query = query.filter(sql::<Bool>(POSTGRES_HORIZON));
+    }
+    query
+        .order((events::tx_id.asc(), events::ordinal.asc()))
+        .limit(limit)
+        .load(conn)
+}
+
+/// The events with these ids (what webhooks send).
+pub fn by_ids(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<EventRow>> {
+    let mut rows = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(super::IN_CHUNK) {
+        rows.extend(
+            events::table
+                .filter(events::id.eq_any(chunk))
+                .select(EventRow::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(rows)
+}
+
+/// The time the oldest event after `after` (within the horizon) occurred.
+pub fn oldest_after(conn: &mut DbConn, after: (i64, i32)) -> QueryResult<Option<NaiveDateTime>> {
+    Ok(heads_after(conn, after, 1)?
+        .into_iter()
+        .next()
+        .map(|e| e.occurred_at))
+}
+
 /// How many events match the filter (within the same horizon as `page`).
 pub fn count(conn: &mut DbConn, filter: &EventFilter) -> QueryResult<i64> {
     let mut query = filtered!(

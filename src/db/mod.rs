@@ -15,6 +15,7 @@ pub mod orgs;
 pub mod schema;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -8,7 +8,10 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{events, group_memberships, groups, issued_tokens, memberships, orgs, users};
+use super::schema::{
+    events, group_memberships, groups, issued_tokens, memberships, orgs, users, webhook_deliveries,
+    webhooks,
+};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = orgs, treat_none_as_default_value = false)]
@@ -265,4 +268,81 @@ pub struct EventRow {
     pub changes: String,
     pub occurred_at: NaiveDateTime,
     pub request_id: Option<String>,
+}
+
+/// An org's webhook endpoint (see `db::webhooks`).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = webhooks, treat_none_as_default_value = false)]
+pub struct WebhookRow {
+    pub id: String,
+    pub org_id: String,
+    pub url: String,
+    pub description: String,
+    /// Space-separated event types; empty for every type.
+    pub types: String,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub secret: String,
+    pub previous_secret: Option<String>,
+    pub previous_secret_expires_at: Option<NaiveDateTime>,
+    pub failing_since: Option<NaiveDateTime>,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<NaiveDateTime>,
+    pub created_by: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Changes to an endpoint; `None` leaves a column as it is.
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = webhooks)]
+pub struct WebhookChanges {
+    pub url: Option<String>,
+    pub description: Option<String>,
+    pub types: Option<String>,
+    pub enabled: Option<bool>,
+    pub disabled_reason: Option<Option<String>>,
+    pub secret: Option<String>,
+    pub previous_secret: Option<Option<String>>,
+    pub previous_secret_expires_at: Option<Option<NaiveDateTime>>,
+    pub failing_since: Option<Option<NaiveDateTime>>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+/// One event queued for one endpoint.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = webhook_deliveries, treat_none_as_default_value = false)]
+pub struct DeliveryRow {
+    pub id: String,
+    pub webhook_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub tx_id: i64,
+    pub ordinal: i32,
+    pub event_occurred_at: NaiveDateTime,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    pub attempts: i32,
+    /// A JSON array of the latest attempts.
+    pub attempt_log: String,
+    pub last_status_code: Option<i32>,
+    pub last_latency_ms: Option<i32>,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub delivered_at: Option<NaiveDateTime>,
+}
+
+/// What an attempt changes on a delivery (`None` writes NULL).
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = webhook_deliveries, treat_none_as_null = true)]
+pub struct DeliveryAttempted {
+    pub status: String,
+    pub attempts: i32,
+    pub attempt_log: String,
+    pub last_status_code: Option<i32>,
+    pub last_latency_ms: Option<i32>,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<NaiveDateTime>,
+    pub delivered_at: Option<NaiveDateTime>,
 }

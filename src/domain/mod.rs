@@ -7,6 +7,7 @@ mod kinds;
 mod profile;
 mod sorting;
 mod values;
+pub mod webhook;
 
 pub use ids::{GroupId, OrgId, UserId};
 pub use kinds::{GroupRole, MemberStatus, OrgStatus, Role};

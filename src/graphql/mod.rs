@@ -13,6 +13,7 @@ mod query;
 pub mod scalars;
 pub mod tokens;
 pub mod types;
+mod webhooks;
 
 use async_graphql::{Context, EmptySubscription, ErrorExtensions, Schema};
 

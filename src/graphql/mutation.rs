@@ -2,6 +2,7 @@
 //! [`super::mutation_result`] for how failures are reported.
 
 use async_graphql::{Context, Json, Object};
+use chrono::{DateTime, Utc};
 
 use super::members::{
     MemberStatusEnum, ProfileInput, RemoveMembersResult, RoleEnum, SetMembersStatusResult,
@@ -10,11 +11,12 @@ use super::members::{
 use super::scalars::Uuid;
 use super::tokens::CreateApiTokenResult;
 use super::types::{ErrorCode, MutationResult};
+use super::webhooks::{RedeliverResult, WebhookResult};
 use super::{caller, mutation_result, require_for_selection};
 use crate::auth::Scope;
 use crate::service::{
     Failure, GroupInput, GroupUpdate, MemberRecord, MemberUpdate, NewApiToken, NewMember,
-    NewOrgMember, OrgUpdate, SyncRequest, UpsertMember,
+    NewOrgMember, NewWebhook, OrgUpdate, SyncRequest, UpsertMember, WebhookUpdate,
 };
 
 pub struct MutationRoot;
@@ -283,6 +285,110 @@ impl MutationRoot {
                 .revoke_api_token(who, org.map(Into::into), id.0)
                 .await,
         )
+    }
+
+    /// Adds an endpoint that receives the org's events as signed HTTP
+    /// POSTs (needs `webhooks:write`). `url` must be `https` and public
+    /// unless the server allows otherwise; `types` narrows the event types
+    /// (none: every type). `secret` is in this answer only.
+    async fn create_webhook(
+        &self,
+        ctx: &Context<'_>,
+        org: Option<Uuid>,
+        url: String,
+        types: Option<Vec<String>>,
+        description: Option<String>,
+    ) -> async_graphql::Result<WebhookResult> {
+        let (service, who) = caller(ctx)?;
+        let input = NewWebhook {
+            org: org.map(Into::into),
+            url,
+            types: types.unwrap_or_default(),
+            description,
+        };
+        match service.create_webhook(who, input).await {
+            Ok(made) => Ok(WebhookResult::with_secret("created", made)),
+            Err(error) => WebhookResult::failed(&error).ok_or_else(|| error.into()),
+        }
+    }
+
+    /// Changes an endpoint: what is given. `enabled: true` turns a disabled
+    /// endpoint back on (deliveries still pending resume; events recorded
+    /// while it was off can be replayed with `redeliverEvents`).
+    #[expect(clippy::too_many_arguments, reason = "the contract's argument list")]
+    async fn update_webhook(
+        &self,
+        ctx: &Context<'_>,
+        org: Option<Uuid>,
+        id: Uuid,
+        url: Option<String>,
+        types: Option<Vec<String>>,
+        enabled: Option<bool>,
+        description: Option<String>,
+    ) -> async_graphql::Result<WebhookResult> {
+        let (service, who) = caller(ctx)?;
+        let input = WebhookUpdate {
+            org: org.map(Into::into),
+            id: id.0,
+            url,
+            types,
+            enabled,
+            description,
+        };
+        match service.update_webhook(who, input).await {
+            Ok(hook) => Ok(WebhookResult::done("updated", hook, None)),
+            Err(error) => WebhookResult::failed(&error).ok_or_else(|| error.into()),
+        }
+    }
+
+    /// Deletes an endpoint and its deliveries.
+    async fn delete_webhook(
+        &self,
+        ctx: &Context<'_>,
+        org: Option<Uuid>,
+        id: Uuid,
+    ) -> async_graphql::Result<MutationResult> {
+        let (service, who) = caller(ctx)?;
+        mutation_result(service.delete_webhook(who, org.map(Into::into), id.0).await)
+    }
+
+    /// Gives an endpoint a new signing secret, in this answer only. For 24
+    /// hours the previous secret signs too: each delivery carries both
+    /// signatures, so the receiver can switch at its own pace.
+    async fn rotate_webhook_secret(
+        &self,
+        ctx: &Context<'_>,
+        org: Option<Uuid>,
+        id: Uuid,
+    ) -> async_graphql::Result<WebhookResult> {
+        let (service, who) = caller(ctx)?;
+        match service
+            .rotate_webhook_secret(who, org.map(Into::into), id.0)
+            .await
+        {
+            Ok(made) => Ok(WebhookResult::with_secret("updated", made)),
+            Err(error) => WebhookResult::failed(&error).ok_or_else(|| error.into()),
+        }
+    }
+
+    /// Sends the org's events that occurred at or after `since` (of the
+    /// endpoint's types) to the endpoint again, oldest first, with their
+    /// own ids: at most 10,000 per call.
+    async fn redeliver_events(
+        &self,
+        ctx: &Context<'_>,
+        org: Option<Uuid>,
+        webhook_id: Uuid,
+        since: DateTime<Utc>,
+    ) -> async_graphql::Result<RedeliverResult> {
+        let (service, who) = caller(ctx)?;
+        match service
+            .redeliver_events(who, org.map(Into::into), webhook_id.0, since.naive_utc())
+            .await
+        {
+            Ok(done) => Ok(done.into()),
+            Err(error) => RedeliverResult::failed(&error).ok_or_else(|| error.into()),
+        }
     }
 
     /// Finds the member by `externalId` (when given) or `email` and creates

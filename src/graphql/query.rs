@@ -11,6 +11,7 @@ use super::members::{
 use super::scalars::Uuid;
 use super::tokens::ApiToken;
 use super::types::{ConnectionTotals, Group, GroupUser, Org, UserSearch};
+use super::webhooks::{Webhook, WebhookDelivery};
 use super::{caller, invalid, page_size};
 use crate::service::{
     EventQuery, FindUsers, MemberKey, MemberQuery, OrgKey, Page, PageRequest, Position,
@@ -161,6 +162,42 @@ impl QueryRoot {
             )
             .await?;
         Ok(connection(page, after_given, |token| token.id.to_string()))
+    }
+
+    /// The org's webhook endpoints, oldest first (needs `webhooks:write`).
+    /// Never their secrets.
+    async fn webhooks(
+        &self,
+        ctx: &Context<'_>,
+        org: Option<Uuid>,
+    ) -> async_graphql::Result<Vec<Webhook>> {
+        let (service, who) = caller(ctx)?;
+        let hooks = service.webhooks(who, org.map(Into::into)).await?;
+        Ok(hooks.into_iter().map(Webhook::from).collect())
+    }
+
+    /// An endpoint's deliveries, newest first, optionally only those with
+    /// `status` `pending`, `delivered` or `failed` (needs
+    /// `webhooks:write`): attempts, status codes, latency and the next try.
+    /// Settled deliveries are kept 30 days.
+    async fn webhook_deliveries(
+        &self,
+        ctx: &Context<'_>,
+        org: Option<Uuid>,
+        webhook_id: Uuid,
+        first: Option<i32>,
+        after: Option<String>,
+        status: Option<String>,
+    ) -> async_graphql::Result<Connection<Cursor, WebhookDelivery, ConnectionTotals, EmptyFields>>
+    {
+        let (service, who) = caller(ctx)?;
+        let after_given = after.is_some();
+        let mut request = page_request(ctx, first, after)?;
+        request.with_total = false;
+        let page = service
+            .webhook_deliveries(who, org.map(Into::into), webhook_id.0, status, request)
+            .await?;
+        Ok(connection(page, after_given, |d| d.id.to_string()))
     }
 
     /// Group memberships in the org, narrowed by `groupId` and/or `userId`;

@@ -42,9 +42,14 @@ pub mod kind {
     pub const TOKEN_ISSUED: &str = "token.issued";
     pub const TOKEN_REVOKED: &str = "token.revoked";
     pub const MEMBERS_SYNCED: &str = "members.synced";
+    pub const WEBHOOK_CREATED: &str = "webhook.created";
+    pub const WEBHOOK_UPDATED: &str = "webhook.updated";
+    pub const WEBHOOK_DELETED: &str = "webhook.deleted";
+    pub const WEBHOOK_SECRET_ROTATED: &str = "webhook.secret_rotated";
+    pub const WEBHOOK_DISABLED: &str = "webhook.disabled";
 
     /// Every type, in the order the docs list them.
-    pub const ALL: [&str; 18] = [
+    pub const ALL: [&str; 23] = [
         MEMBER_CREATED,
         MEMBER_UPDATED,
         MEMBER_RETIRED,
@@ -63,6 +68,11 @@ pub mod kind {
         TOKEN_ISSUED,
         TOKEN_REVOKED,
         MEMBERS_SYNCED,
+        WEBHOOK_CREATED,
+        WEBHOOK_UPDATED,
+        WEBHOOK_DELETED,
+        WEBHOOK_SECRET_ROTATED,
+        WEBHOOK_DISABLED,
     ];
 }
 
@@ -183,9 +193,10 @@ impl<'c> Tx<'c> {
 
     /// Writes the recorded events, numbered for this transaction, as the
     /// last statements before the commit.
-    pub(super) fn finish(self, who: &Principal) -> Result<()> {
+    /// Returns whether it wrote any.
+    pub(super) fn finish(self, who: &Principal) -> Result<bool> {
         if self.drafts.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         let tx_id = events::transaction_number(self.conn)?;
         let at = now();
@@ -227,7 +238,7 @@ impl<'c> Tx<'c> {
                 .collect();
             events::insert_many(self.conn, &rows)?;
         }
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -467,14 +478,14 @@ impl EventView {
             },
             "target": { "kind": self.target_kind, "id": self.target_id },
             "changes": self.changes,
-            "occurredAt": self.occurred_at.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "occurredAt": self.occurred_at.and_utc().to_rfc3339(),
             "requestId": self.request_id,
         })
     }
 }
 
 impl EventView {
-    fn from_row(row: EventRow) -> Result<Self> {
+    pub(super) fn from_row(row: EventRow) -> Result<Self> {
         let corrupt = |what: &str| Corrupt(format!("malformed event {what}"));
         Ok(Self {
             id: Uuid::parse_str(&row.id).map_err(|_| corrupt("id"))?,

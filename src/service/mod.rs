@@ -11,6 +11,7 @@
 
 mod auth;
 mod bulk;
+mod deliveries;
 mod directory;
 mod events;
 mod groups;
@@ -23,6 +24,7 @@ mod rules;
 mod sync;
 mod tokens;
 mod views;
+mod webhooks;
 mod write;
 
 use std::sync::Arc;
@@ -32,6 +34,10 @@ use uuid::Uuid;
 
 pub use auth::{AuthFailure, IssuedToken, TokenRequest};
 pub use bulk::{RemovalReport, Skipped, StatusReport};
+pub use deliveries::{
+    AfterAttempt, Attempt, DeliverySettings, DeliveryStats, DueDelivery, LeasedEndpoint,
+    retry_delay,
+};
 pub use directory::{MemberKey, MemberPage, MemberQuery, Position};
 pub use events::{EventQuery, EventView, Position as EventPosition, Tx, kind as event_kind};
 pub use groups::{GroupInput, GroupUpdate};
@@ -46,6 +52,10 @@ pub use tokens::{ApiTokenView, CreatedApiToken, DEFAULT_API_TOKEN_MAX_TTL, NewAp
 pub use views::{
     FoundUser, GroupUserView, GroupView, MemberGroupView, MemberView, MembershipView, OrgView,
     UserView,
+};
+pub use webhooks::{
+    AttemptView, DeliveryView, MAX_REDELIVER, NewWebhook, Redelivered, WebhookUpdate, WebhookView,
+    WebhookWithSecret,
 };
 
 use crate::auth::Principal;
@@ -144,6 +154,12 @@ pub struct Service {
     standing: Arc<auth::StandingCache>,
     usage: Arc<tokens::TokenUsage>,
     api_token_max_ttl: std::time::Duration,
+    webhook_policy: crate::domain::webhook::AddressPolicy,
+    delivery: DeliverySettings,
+    delivery_stats: Arc<DeliveryStats>,
+    /// Woken when a write on this instance recorded events, so that the
+    /// delivery worker need not wait for its next poll.
+    wake: Arc<tokio::sync::Notify>,
 }
 
 impl Service {
@@ -162,6 +178,10 @@ impl Service {
             standing: Arc::new(auth::StandingCache::new(ttl)),
             usage: Arc::default(),
             api_token_max_ttl: DEFAULT_API_TOKEN_MAX_TTL,
+            webhook_policy: Default::default(),
+            delivery: DeliverySettings::default(),
+            delivery_stats: Arc::default(),
+            wake: Arc::default(),
         }
     }
 
@@ -204,18 +224,26 @@ impl Service {
         let pool = self.db.pool.clone();
         let span = tracing::Span::current();
         let who = who.clone();
+        let wake = self.wake.clone();
         let joined = actix_web::rt::task::spawn_blocking(move || {
             let _entered = span.enter();
             let mut conn = pool.get()?;
             let mut attempt = 1;
             loop {
+                let mut recorded = false;
                 let run = |conn: &mut DbConn| -> Result<T> {
                     let mut tx = Tx::new(conn);
                     let value = work(&mut tx)?;
-                    tx.finish(&who)?;
+                    recorded = tx.finish(&who)?;
                     Ok(value)
                 };
                 match write_transaction(&mut conn, run) {
+                    Ok(value) => {
+                        if recorded {
+                            wake.notify_one();
+                        }
+                        return Ok(value);
+                    }
                     Err(e) if e.is_retryable() && attempt < WRITE_ATTEMPTS => {
                         tracing::debug!(attempt, error = %e, "write lost a race; retrying");
                         attempt += 1;

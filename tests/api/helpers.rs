@@ -108,6 +108,12 @@ fn postgres_database() -> Option<(String, Storage)> {
 /// Starts Roster on a fresh database; `None` when PostgreSQL is asked for
 /// but not configured.
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, &[]).await
+}
+
+/// Starts Roster on a fresh database with extra `serve` flags; `None` when
+/// PostgreSQL is asked for but not configured.
+pub async fn spawn_app_with(backend: Backend, extra: &[&str]) -> Option<TestApp> {
     let (database_url, storage) = match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
@@ -119,8 +125,19 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
         }
         Backend::Postgres => postgres_database()?,
     };
-    Some(spawn_with(database_url, storage, &[]).await)
+    Some(spawn_with(database_url, storage, extra).await)
 }
+
+/// The webhook settings every test server starts with, unless the test
+/// gives the flag itself.
+pub const TEST_WEBHOOK_FLAGS: [(&str, &str); 6] = [
+    ("--webhook-allow-http", "true"),
+    ("--webhook-allow-private", "true"),
+    ("--webhook-timeout", "2s"),
+    ("--webhook-first-retry", "200ms"),
+    ("--webhook-lease", "4s"),
+    ("--webhook-poll", "100ms"),
+];
 
 async fn spawn_with(database_url: String, storage: Storage, extra: &[&str]) -> TestApp {
     let mut args = vec![
@@ -139,6 +156,13 @@ async fn spawn_with(database_url: String, storage: Storage, extra: &[&str]) -> T
         "--db-pool-size",
         "8",
     ];
+    // Test receivers listen on 127.0.0.1 over plain HTTP, and the tests
+    // want retries, timeouts and lease expiry in seconds, not days.
+    for (flag, value) in TEST_WEBHOOK_FLAGS {
+        if !extra.contains(&flag) {
+            args.extend([flag, value]);
+        }
+    }
     args.extend_from_slice(extra);
     let cli = <Cli as clap::Parser>::try_parse_from(&args).expect("valid test arguments");
     let Some(Command::Serve(serve)) = cli.command else {

@@ -22,3 +22,4 @@ mod orgs_groups;
 mod scopes;
 mod tenancy;
 mod tokens;
+mod webhooks;

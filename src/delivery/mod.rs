@@ -1,0 +1,205 @@
+//! Background work that `serve` starts: the webhook worker, reading the
+//! outbox (the events table) and sending what it finds.
+//!
+//! Each instance runs one worker. A tick dispatches new events into
+//! deliveries, then leases endpoints that have deliveries due and sends to
+//! each, one request at a time per endpoint, at most `concurrency`
+//! endpoints at once. Leases make any number of instances share the work
+//! on one PostgreSQL without sending twice; a lease that is not renewed
+//! (its instance died) expires and another instance takes the endpoint
+//! over. See `docs/webhooks.md`.
+
+pub mod sender;
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+use crate::service::{AfterAttempt, Service};
+pub use sender::Sender;
+
+/// Deliveries read per endpoint at a time.
+const BATCH: i64 = 100;
+/// How often the queue gauges are measured.
+const MEASURE_EVERY: Duration = Duration::from_secs(5);
+/// How often settled deliveries older than [`KEEP_SETTLED`] are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// How long delivered and failed deliveries stay listed.
+pub const KEEP_SETTLED: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// The worker's settings (`ROSTER_WEBHOOK_*`).
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerSettings {
+    /// Endpoints sent to at once by this instance.
+    pub concurrency: usize,
+    /// How often to look for work when no local write wakes the worker.
+    pub poll: Duration,
+}
+
+/// Starts the worker on the current (actix) runtime. `service` should be
+/// on a pool of its own (see [`Service::on_pool`]).
+pub fn start(service: Service, sender: Sender, settings: WorkerSettings) {
+    // The process id first, so an operator (or a test) can tell whose
+    // lease it is; the random part keeps restarts apart.
+    let owner = format!("{}:{}", std::process::id(), uuid::Uuid::now_v7().simple());
+    tracing::info!(instance = %owner, "webhook delivery started");
+    let worker = Worker {
+        service,
+        sender,
+        owner: Rc::from(owner),
+        busy: Rc::default(),
+        permits: Arc::new(Semaphore::new(settings.concurrency.max(1))),
+    };
+    actix_web::rt::spawn(worker.run(settings.poll));
+}
+
+struct Worker {
+    service: Service,
+    sender: Sender,
+    /// This instance's name on the leases it holds.
+    owner: Rc<str>,
+    /// Endpoints this instance is sending to now.
+    busy: Rc<RefCell<HashSet<String>>>,
+    permits: Arc<Semaphore>,
+}
+
+impl Worker {
+    async fn run(self, poll: Duration) {
+        let mut measured = std::time::Instant::now() - MEASURE_EVERY;
+        let mut pruned = std::time::Instant::now();
+        loop {
+            let mut more = false;
+            match self.service.dispatch_webhooks().await {
+                Ok(read) => more = read >= 1000,
+                Err(error) => tracing::warn!(%error, "dispatching webhook deliveries failed"),
+            }
+            self.claim().await;
+            if measured.elapsed() >= MEASURE_EVERY {
+                measured = std::time::Instant::now();
+                if let Err(error) = self.service.measure_delivery_queue().await {
+                    tracing::warn!(%error, "measuring the webhook queue failed");
+                }
+            }
+            if pruned.elapsed() >= PRUNE_EVERY {
+                pruned = std::time::Instant::now();
+                match self.service.prune_deliveries(KEEP_SETTLED).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(pruned = n, "old webhook deliveries pruned"),
+                    Err(error) => tracing::warn!(%error, "pruning webhook deliveries failed"),
+                }
+            }
+            if !more {
+                let _ = actix_web::rt::time::timeout(poll, self.service.events_recorded()).await;
+            }
+        }
+    }
+
+    /// Leases endpoints with deliveries due, while permits last, and
+    /// starts sending to each.
+    async fn claim(&self) {
+        let free = self.permits.available_permits();
+        if free == 0 {
+            return;
+        }
+        let due = match self
+            .service
+            .due_webhooks(&self.owner, free as i64 * 2)
+            .await
+        {
+            Ok(due) => due,
+            Err(error) => {
+                tracing::warn!(%error, "looking for due webhook deliveries failed");
+                return;
+            }
+        };
+        for id in due {
+            if self.busy.borrow().contains(&id) {
+                continue;
+            }
+            let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+                return;
+            };
+            match self.service.lease_webhook(&id, &self.owner).await {
+                Ok(Some(endpoint)) => {
+                    self.busy.borrow_mut().insert(id.clone());
+                    let (service, sender, owner, busy) = (
+                        self.service.clone(),
+                        self.sender.clone(),
+                        self.owner.clone(),
+                        self.busy.clone(),
+                    );
+                    actix_web::rt::spawn(async move {
+                        send_to(&service, &sender, &owner, endpoint).await;
+                        busy.borrow_mut().remove(&id);
+                        drop(permit);
+                    });
+                }
+                Ok(None) => {}
+                Err(error) => tracing::warn!(%error, "leasing a webhook endpoint failed"),
+            }
+        }
+    }
+}
+
+/// Sends an endpoint's due deliveries in position order, one at a time,
+/// until none is due, then gives the lease up.
+async fn send_to(
+    service: &Service,
+    sender: &Sender,
+    owner: &str,
+    mut endpoint: crate::service::LeasedEndpoint,
+) {
+    loop {
+        let due = match service.due_deliveries(&endpoint.id, BATCH).await {
+            Ok(due) => due,
+            Err(error) => {
+                tracing::warn!(%error, "reading due webhook deliveries failed");
+                break;
+            }
+        };
+        if due.is_empty() {
+            break;
+        }
+        for delivery in &due {
+            let attempt = sender.send(&endpoint, delivery).await;
+            tracing::debug!(
+                target: "roster::webhook",
+                webhook = %endpoint.id,
+                delivery = %delivery.id,
+                event = %delivery.event_id,
+                status = attempt.status_code,
+                latency_ms = attempt.latency.as_millis() as u64,
+                error = attempt.error.as_deref().unwrap_or(""),
+                "webhook attempt"
+            );
+            match service
+                .record_delivery(owner, &endpoint.id, &delivery.id, attempt)
+                .await
+            {
+                Ok(AfterAttempt::Continue) => {}
+                Ok(AfterAttempt::Stop) => return,
+                Err(error) => {
+                    // The lease runs out and the delivery is tried again.
+                    tracing::warn!(%error, "recording a webhook attempt failed");
+                    return;
+                }
+            }
+        }
+        // The endpoint may have changed (URL, secret) meanwhile.
+        match service.lease_webhook(&endpoint.id, owner).await {
+            Ok(Some(now)) => endpoint = now,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(%error, "renewing a webhook lease failed");
+                return;
+            }
+        }
+    }
+    if let Err(error) = service.release_webhook(&endpoint.id, owner).await {
+        tracing::warn!(%error, "releasing a webhook lease failed");
+    }
+}
