@@ -527,3 +527,28 @@ enum Outcome {
     Retried,
     Failed,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_with_jitter_and_a_cap() {
+        let first = Duration::from_secs(10);
+        for attempts in 1..=40 {
+            let base = first
+                .saturating_mul(1 << (attempts - 1).min(20))
+                .min(MAX_RETRY_DELAY);
+            for _ in 0..20 {
+                let wait = retry_delay(first, attempts);
+                assert!(
+                    wait >= base.mul_f64(0.75) && wait < base.mul_f64(1.25),
+                    "{attempts}: {wait:?}"
+                );
+            }
+        }
+        assert!(retry_delay(first, 1) < Duration::from_millis(12_500));
+        assert!(retry_delay(first, i32::MAX) <= MAX_RETRY_DELAY.mul_f64(1.25));
+        assert!(retry_delay(first, 0) < Duration::from_millis(12_500));
+    }
+}

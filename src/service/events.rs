@@ -463,7 +463,7 @@ impl Position {
 
 impl EventView {
     /// The event as JSON, in the shape of the GraphQL `Event` type (what
-    /// `roster events tail` prints and webhooks will carry).
+    /// `roster events tail` prints and webhooks carry).
     pub fn to_json(&self) -> Value {
         json!({
             "id": self.id,

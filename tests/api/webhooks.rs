@@ -932,3 +932,94 @@ async fn instances_share_delivery_and_survive_a_kill() {
         killed_at.unwrap_or_default(),
     );
 }
+
+/// With the retry window and the failure streak cut to a second: a
+/// delivery that keeps failing is given up (`failed`) once its next try
+/// would fall outside the window, and an endpoint that fails for longer
+/// than the streak allows is disabled with a `webhook.disabled` event.
+async fn failing_endpoints_give_up(backend: Backend) {
+    let flags = [
+        "--webhook-retry-for",
+        "1s",
+        "--webhook-disable-after",
+        "1500ms",
+    ];
+    let Some(app) = spawn_app_with(backend, &flags).await else {
+        return;
+    };
+    let (_org, _, admin) = app.org_with_admin("wh-giveup").await;
+    let receiver = Receiver::start(Answer::Always(503));
+    let (hook, _) = create_webhook(&app, &admin, &receiver.url, &["member.created"]).await;
+    add_member(&app, &admin, "a@wh-giveup.example").await;
+    let list = wait_deliveries(&app, &admin, hook, "a failed delivery", |l| {
+        l.first().is_some_and(|d| d["status"] == "failed")
+    })
+    .await;
+    let failed = &list[0];
+    assert!(failed["attempts"].as_i64().unwrap() >= 2, "{failed}");
+    assert!(failed["nextAttemptAt"].is_null());
+    assert_eq!(failed["lastStatusCode"], 503);
+    let query = format!("{{ webhooks {{ {WEBHOOK} }} }}");
+    let data = app.data(&admin, &query, json!({})).await;
+    assert_eq!(data["webhooks"][0]["enabled"], true, "{data}");
+    assert!(data["webhooks"][0]["failingSince"].is_string());
+    // Still failing once the streak is long enough: disabled.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    add_member(&app, &admin, "b@wh-giveup.example").await;
+    let started = Instant::now();
+    loop {
+        let data = app.data(&admin, &query, json!({})).await;
+        let shown = &data["webhooks"][0];
+        if shown["enabled"] == false {
+            assert!(
+                shown["disabledReason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("failed for")
+            );
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{shown}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let events = app
+        .data(
+            &admin,
+            "{ events(types: [\"webhook.disabled\"]) { edges { node { target { id } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        events["events"]["edges"][0]["node"]["target"]["id"],
+        hook.to_string()
+    );
+    // Enabling it again clears the streak and the reason.
+    let update = format!(
+        "mutation {{ r: updateWebhook(id: \"{hook}\", enabled: true) {{ result webhook {{ {WEBHOOK} }} }} }}"
+    );
+    let data = app.data(&admin, &update, json!({})).await;
+    let shown = &data["r"]["webhook"];
+    assert_eq!(shown["enabled"], true);
+    assert!(
+        shown["disabledReason"].is_null() && shown["failingSince"].is_null(),
+        "{shown}"
+    );
+}
+
+mod giving_up {
+    use super::*;
+
+    #[actix_web::test]
+    async fn sqlite() {
+        failing_endpoints_give_up(Backend::Sqlite).await;
+    }
+
+    #[actix_web::test]
+    #[cfg_attr(
+        not(postgres_tests),
+        ignore = "set ROSTER_TEST_POSTGRES_URL to run it on PostgreSQL"
+    )]
+    async fn postgres() {
+        failing_endpoints_give_up(Backend::Postgres).await;
+    }
+}
