@@ -19,15 +19,38 @@ pub fn find(conn: &mut DbConn, org_id: &str, id: &str) -> QueryResult<Option<Gro
         .optional()
 }
 
+/// Changes a group and raises its version; returns 0 when there is no
+/// such group, or, with `expected`, when its version is another.
 pub fn update(
     conn: &mut DbConn,
     org_id: &str,
     id: &str,
     changes: &GroupChanges,
+    expected: Option<i64>,
 ) -> QueryResult<usize> {
-    diesel::update(groups::table.find((org_id, id)))
-        .set(changes)
-        .execute(conn)
+    let bump = groups::version.eq(groups::version + 1);
+    match expected {
+        Some(version) => diesel::update(
+            groups::table
+                .find((org_id, id))
+                .filter(groups::version.eq(version)),
+        )
+        .set((changes, bump))
+        .execute(conn),
+        None => diesel::update(groups::table.find((org_id, id)))
+            .set((changes, bump))
+            .execute(conn),
+    }
+}
+
+/// Raises the versions of a group and of a member, whose group
+/// membership changed (both show it).
+fn touch_both(conn: &mut DbConn, org_id: &str, group_id: &str, user_id: &str) -> QueryResult<()> {
+    diesel::update(groups::table.find((org_id, group_id)))
+        .set(groups::version.eq(groups::version + 1))
+        .execute(conn)?;
+    super::members::touch(conn, org_id, user_id)?;
+    Ok(())
 }
 
 /// Deletes the group and, by cascade, its memberships.
@@ -67,10 +90,13 @@ pub fn count(conn: &mut DbConn, org_id: &str, q: Option<&str>) -> QueryResult<i6
     query.get_result(conn)
 }
 
+/// Adds a group membership, raising the group's and the member's versions.
 pub fn add_member(conn: &mut DbConn, row: &GroupMembershipRow) -> QueryResult<usize> {
-    diesel::insert_into(group_memberships::table)
+    let added = diesel::insert_into(group_memberships::table)
         .values(row)
-        .execute(conn)
+        .execute(conn)?;
+    touch_both(conn, &row.org_id, &row.group_id, &row.user_id)?;
+    Ok(added)
 }
 
 pub fn remove_member(
@@ -79,7 +105,12 @@ pub fn remove_member(
     group_id: &str,
     user_id: &str,
 ) -> QueryResult<usize> {
-    diesel::delete(group_memberships::table.find((org_id, group_id, user_id))).execute(conn)
+    let removed =
+        diesel::delete(group_memberships::table.find((org_id, group_id, user_id))).execute(conn)?;
+    if removed > 0 {
+        touch_both(conn, org_id, group_id, user_id)?;
+    }
+    Ok(removed)
 }
 
 /// Locks the group row until the transaction ends (PostgreSQL; SQLite

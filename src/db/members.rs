@@ -37,14 +37,72 @@ pub fn find_by_external_id(
         .optional()
 }
 
+/// Changes a membership and raises its version; returns 0 when there is
+/// no such membership, or, with `expected`, when its version is another
+/// (one statement, so on PostgreSQL a concurrent writer of the same row
+/// waits and then finds the version moved).
 pub fn update(
     conn: &mut DbConn,
     org_id: &str,
     user_id: &str,
     changes: &MembershipChanges,
+    expected: Option<i64>,
 ) -> QueryResult<usize> {
+    let bump = memberships::version.eq(memberships::version + 1);
+    match expected {
+        Some(version) => diesel::update(
+            memberships::table
+                .find((org_id, user_id))
+                .filter(memberships::version.eq(version)),
+        )
+        .set((changes, bump))
+        .execute(conn),
+        None => diesel::update(memberships::table.find((org_id, user_id)))
+            .set((changes, bump))
+            .execute(conn),
+    }
+}
+
+/// The version of the member named by external id (first) or stored email,
+/// locked until the transaction ends on PostgreSQL (SQLite write
+/// transactions run one at a time); `None` when there is no such member.
+pub fn lock_version(
+    conn: &mut DbConn,
+    org_id: &str,
+    external_id: Option<&str>,
+    email: Option<&str>,
+) -> QueryResult<Option<i64>> {
+    let mut found = None;
+    if let Some(external_id) = external_id {
+        found = find_by_external_id(conn, org_id, external_id)?;
+    }
+    if found.is_none()
+        && let Some(email) = email
+    {
+        found = memberships::table
+            .filter(memberships::org_id.eq(org_id))
+            .filter(memberships::user_email.eq(email))
+            .select(MembershipRow::as_select())
+            .first(conn)
+            .optional()?;
+    }
+    let Some(found) = found else {
+        return Ok(None);
+    };
+    let query = memberships::table
+        .find((org_id.to_owned(), found.user_id))
+        .select(memberships::version);
+    match conn {
+        DbConn::Postgres(pg) => query.for_update().first(pg).optional(),
+        DbConn::Sqlite(sqlite) => query.first(sqlite).optional(),
+    }
+}
+
+/// Raises a membership's version (a change shown on the member that is
+/// stored elsewhere, such as its groups).
+pub fn touch(conn: &mut DbConn, org_id: &str, user_id: &str) -> QueryResult<usize> {
     diesel::update(memberships::table.find((org_id, user_id)))
-        .set(changes)
+        .set(memberships::version.eq(memberships::version + 1))
         .execute(conn)
 }
 

@@ -81,6 +81,9 @@ pub struct MembershipRow {
     pub profile_mobile_normalized: Option<String>,
     pub profile_locale: Option<String>,
     pub profile_timezone: Option<String>,
+    /// Raised by every write that changes what a reader sees of the member
+    /// (see `db::members::update`).
+    pub version: i64,
 }
 
 /// Only the `Some` fields are written; `Some(None)` clears a column.
@@ -165,6 +168,8 @@ pub struct GroupRow {
     pub description: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Raised by every change to the group or its members.
+    pub version: i64,
 }
 
 #[derive(Debug, Default, AsChangeset)]

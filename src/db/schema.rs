@@ -54,6 +54,7 @@ diesel::table! {
         profile_mobile_normalized -> Nullable<Text>,
         profile_locale -> Nullable<Text>,
         profile_timezone -> Nullable<Text>,
+        version -> BigInt,
     }
 }
 
@@ -66,6 +67,7 @@ diesel::table! {
         description -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        version -> BigInt,
     }
 }
 

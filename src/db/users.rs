@@ -188,19 +188,31 @@ pub fn update(conn: &mut DbConn, id: &str, changes: &UserChanges) -> QueryResult
     let changed = diesel::update(users::table.find(id))
         .set(changes)
         .execute(conn)?;
-    if let Some(name_key) = &changes.name_key {
-        diesel::update(
-            memberships::table
-                .filter(memberships::user_id.eq(id))
-                .filter(memberships::own_profile.eq(false)),
-        )
-        .set(memberships::user_name_key.eq(name_key))
-        .execute(conn)?;
-    }
+    // Every membership shows the email; the ones without a profile of
+    // their own show the rest. What they show changed: their versions go
+    // up.
+    let bump = memberships::version.eq(memberships::version + 1);
     if let Some(email) = &changes.email {
         diesel::update(memberships::table.filter(memberships::user_id.eq(id)))
-            .set(memberships::user_email.eq(email))
+            .set((memberships::user_email.eq(email), bump))
             .execute(conn)?;
+    }
+    let shown_elsewhere = changes.first_name.is_some()
+        || changes.last_name.is_some()
+        || changes.name.is_some()
+        || changes.mobile.is_some()
+        || changes.locale.is_some()
+        || changes.timezone.is_some();
+    if shown_elsewhere {
+        let global = memberships::table
+            .filter(memberships::user_id.eq(id))
+            .filter(memberships::own_profile.eq(false));
+        match &changes.name_key {
+            Some(name_key) => diesel::update(global)
+                .set((memberships::user_name_key.eq(name_key), bump))
+                .execute(conn)?,
+            None => diesel::update(global).set(bump).execute(conn)?,
+        };
     }
     Ok(changed)
 }

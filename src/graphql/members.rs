@@ -236,6 +236,11 @@ pub struct Member {
     pub invited_at: Option<DateTime<Utc>>,
     /// The member's groups in this org, by name.
     pub groups: Vec<MemberGroup>,
+    /// Raised by every change to what the org sees of the member (profile,
+    /// membership, groups). Pass it as `ifVersion` to `updateMember` or
+    /// `upsertMember` to change the member only if nobody changed it since;
+    /// SCIM's `meta.version` is the same number.
+    pub version: i64,
 }
 
 impl From<MemberView> for Member {
@@ -265,6 +270,7 @@ impl From<MemberView> for Member {
             retired_at: m.retired_at.map(|t| t.and_utc()),
             invited_at: m.invited_at.map(|t| t.and_utc()),
             groups: groups.into_iter().map(MemberGroup::from).collect(),
+            version: m.version,
         }
     }
 }

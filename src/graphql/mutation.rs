@@ -97,7 +97,8 @@ impl MutationRoot {
     /// `role` (`user` | `admin`), `externalId` (empty clears it),
     /// `attributes` (replaces them: a JSON object of up to 50 keys of
     /// letters, digits and `_ . : -`, to strings, numbers or booleans; 8 KiB
-    /// at most).
+    /// at most). With `ifVersion` (the member's `version`), nothing is
+    /// written unless the member is still at that version: `CONFLICT`.
     #[expect(clippy::too_many_arguments, reason = "the contract's argument list")]
     async fn update_member(
         &self,
@@ -108,6 +109,7 @@ impl MutationRoot {
         role: Option<String>,
         external_id: Option<String>,
         attributes: Option<Json<serde_json::Value>>,
+        if_version: Option<i64>,
     ) -> async_graphql::Result<MutationResult> {
         let (service, who) = caller(ctx)?;
         let input = MemberUpdate {
@@ -117,6 +119,7 @@ impl MutationRoot {
             role,
             external_id,
             attributes: attributes.map(|a| a.0),
+            if_version,
         };
         mutation_result(service.update_member(who, input).await)
     }
@@ -200,6 +203,8 @@ impl MutationRoot {
     }
 
     /// Renames a group or changes its description (empty clears it).
+    /// With `ifVersion` (the group's `version`), nothing is written unless
+    /// the group is still at that version: `CONFLICT`.
     async fn update_group(
         &self,
         ctx: &Context<'_>,
@@ -207,6 +212,7 @@ impl MutationRoot {
         id: Uuid,
         name: Option<String>,
         description: Option<String>,
+        if_version: Option<i64>,
     ) -> async_graphql::Result<MutationResult> {
         let (service, who) = caller(ctx)?;
         let input = GroupUpdate {
@@ -214,6 +220,7 @@ impl MutationRoot {
             id: id.into(),
             name,
             description,
+            if_version,
         };
         mutation_result(service.update_group(who, input).await)
     }
@@ -397,7 +404,9 @@ impl MutationRoot {
     /// `groups:read`), checked before anything is written. `groups` (names) become the member's groups exactly.
     /// Profile fields of a user this org does not manage stay as they are
     /// and are listed in `ignoredFields`. `sendInvite: true` records `invitedAt`
-    /// for the mailer that sends invitations.
+    /// for the mailer that sends invitations. With `ifVersion` (the member's
+    /// `version`), nothing is written unless the member exists and is still
+    /// at that version: `CONFLICT`.
     #[expect(clippy::too_many_arguments, reason = "the contract's argument list")]
     async fn upsert_member(
         &self,
@@ -411,6 +420,7 @@ impl MutationRoot {
         attributes: Option<Json<serde_json::Value>>,
         groups: Option<Vec<String>>,
         send_invite: Option<bool>,
+        if_version: Option<i64>,
     ) -> async_graphql::Result<UpsertMemberResult> {
         let (service, who) = caller(ctx)?;
         require_for_selection(
@@ -440,6 +450,7 @@ impl MutationRoot {
                 groups,
                 send_invite: send_invite.unwrap_or(false),
             },
+            if_version,
         };
         match service.upsert_member(who, input).await {
             Ok(done) => Ok(done.into()),

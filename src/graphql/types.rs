@@ -189,6 +189,9 @@ pub struct Group {
     pub description: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Raised by every change to the group or its members; pass it as
+    /// `ifVersion` to `updateGroup`.
+    pub version: i64,
 }
 
 impl From<GroupView> for Group {
@@ -200,6 +203,7 @@ impl From<GroupView> for Group {
             description: row.description,
             created_at: utc(row.created_at),
             updated_at: utc(row.updated_at),
+            version: row.version,
         }
     }
 }

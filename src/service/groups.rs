@@ -2,6 +2,7 @@
 
 use super::events::{self, Draft, kind};
 use super::rows::{ensure_org, member_not_found, new_group_member};
+use super::rules::{check_version, stale};
 use super::views::{GroupUserView, GroupView};
 use super::{Change, Outcome, Page, PageRequest, Service, into_page, now};
 use crate::auth::{Principal, Scope};
@@ -29,6 +30,8 @@ pub struct GroupUpdate {
     pub id: GroupId,
     pub name: Option<String>,
     pub description: Option<String>,
+    /// Change it only while it is at this version (else CONFLICT).
+    pub if_version: Option<i64>,
 }
 
 const DESCRIPTION_MAX: usize = 2000;
@@ -70,6 +73,7 @@ impl Service {
                 description: description.clone(),
                 created_at: at,
                 updated_at: at,
+                version: 1,
             };
             let records = groups::insert(conn, &row)?;
             conn.record(
@@ -90,9 +94,11 @@ impl Service {
             .map(|d| optional_text("description", Some(&d), DESCRIPTION_MAX))
             .transpose()?;
         let id = input.id;
+        let if_version = input.if_version;
         self.write(who, move |conn| {
             let org_db = org.as_db();
             let current = find_group(conn, &org_db, id)?;
+            check_version("group", current.version, if_version)?;
             let mut changes = GroupChanges::default();
             if let Some((name, key)) = &name
                 && *name != current.name
@@ -112,7 +118,11 @@ impl Service {
                 return Ok(Outcome::unchanged(id.0));
             }
             changes.updated_at = Some(now());
-            let records = groups::update(conn, &org_db, &current.id, &changes)?;
+            let records = groups::update(conn, &org_db, &current.id, &changes, if_version)?;
+            if records == 0 {
+                // A concurrent writer moved the version since it was read.
+                return Err(stale("group", if_version.unwrap_or(current.version)));
+            }
             let mut draft = Draft::new(Some(&org_db), kind::GROUP_UPDATED, "group", &current.id);
             if let Some(name) = &changes.name {
                 draft = draft.change("name", current.name.clone(), name.clone());

@@ -65,6 +65,8 @@ pub struct MemberUpdate {
     pub external_id: Option<String>,
     /// Replaces the membership's attributes (a JSON object).
     pub attributes: Option<serde_json::Value>,
+    /// Change it only while it is at this version (else CONFLICT).
+    pub if_version: Option<i64>,
 }
 
 fn non_blank(text: Option<String>) -> Option<String> {
@@ -300,6 +302,7 @@ impl Service {
             .map(|a| Attributes::parse(&a).map(|a| a.to_db()))
             .transpose()?;
         let user = input.user_id;
+        let if_version = input.if_version;
         let is_self = who.is_user(user);
         let operator = who.is_operator();
         let done = self
@@ -314,6 +317,7 @@ impl Service {
                 };
                 let current =
                     members::find(conn, &org_db, &user_db)?.ok_or_else(member_not_found)?;
+                super::rules::check_version("member", current.version, if_version)?;
                 let (old_role, old_status) = (
                     Role::from_db(&current.role),
                     MemberStatus::from_db(&current.status),
@@ -355,7 +359,7 @@ impl Service {
                     return Ok(Outcome::unchanged(user.0));
                 }
                 changes.updated_at = Some(now());
-                let records = conn.change_member(&current, &changes)?;
+                let records = conn.change_member(&current, &changes, if_version)?;
                 Ok(Outcome::new(user.0, Change::Updated, records as i32))
             })
             .await;

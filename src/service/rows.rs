@@ -77,6 +77,7 @@ pub(super) fn new_membership(
         profile_mobile_normalized: None,
         profile_locale: None,
         profile_timezone: None,
+        version: 1,
     }
 }
 

@@ -93,6 +93,23 @@ pub(super) fn check_last_admin(
     Ok(())
 }
 
+/// The CONFLICT of a write that named a version the entity no longer has
+/// (`ifVersion`, SCIM's `If-Match`).
+pub(super) fn stale(what: &str, expected: i64) -> Error {
+    Error::Conflict(format!(
+        "the {what} changed since version {expected}; read it again and retry"
+    ))
+}
+
+/// Fails with [`stale`] unless `current` is the `expected` version (when
+/// one is given).
+pub(super) fn check_version(what: &str, current: i64, expected: Option<i64>) -> Result<()> {
+    match expected {
+        Some(version) if version != current => Err(stale(what, version)),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

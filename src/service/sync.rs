@@ -23,6 +23,9 @@ pub const MAX_SYNC_RECORDS: usize = 50_000;
 pub struct UpsertMember {
     pub org: Option<OrgId>,
     pub record: MemberRecord,
+    /// Change the member only while it is at this version (else CONFLICT,
+    /// also when there is no such member yet).
+    pub if_version: Option<i64>,
 }
 
 /// What `upsertMember` did.
@@ -96,11 +99,24 @@ impl Service {
             who.require(Scope::GroupsWrite)?;
         }
         let record = check(input.record)?;
+        let if_version = input.if_version;
         let touches_rights = record.role.is_some() || record.status.is_some();
         let who = who.clone();
         let done = self
             .write(&who.clone(), move |conn| {
                 ensure_org(conn, org)?;
+                if let Some(expected) = if_version {
+                    // Locked until the commit, so that no concurrent write
+                    // moves the version between this check and the change.
+                    let current = members::lock_version(
+                        conn,
+                        &org.as_db(),
+                        record.external_id.as_deref(),
+                        record.email.as_deref(),
+                    )?
+                    .ok_or_else(|| super::rules::stale("member", expected))?;
+                    super::rules::check_version("member", current, Some(expected))?;
+                }
                 let guard = Admins::when(record.role.is_some() || record.status.is_some(), false);
                 let mut plan = Plan::load(conn, org, &who, &[&record], guard)?;
                 let (user_id, change, effect) = plan.effect(&record)?;

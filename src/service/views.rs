@@ -47,6 +47,8 @@ pub struct GroupView {
     pub description: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Raised by every change to the group or its members.
+    pub version: i64,
 }
 
 impl GroupView {
@@ -59,6 +61,7 @@ impl GroupView {
             description: row.description,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            version: row.version,
         })
     }
 }
@@ -137,6 +140,8 @@ pub struct MembershipView {
     pub updated_at: NaiveDateTime,
     pub retired_at: Option<NaiveDateTime>,
     pub invited_at: Option<NaiveDateTime>,
+    /// Raised by every change to what the org sees of the member.
+    pub version: i64,
 }
 
 impl MembershipView {
@@ -152,6 +157,7 @@ impl MembershipView {
             updated_at: row.updated_at,
             retired_at: row.retired_at,
             invited_at: row.invited_at,
+            version: row.version,
         })
     }
 }

@@ -43,16 +43,22 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Changes a membership that reads `before`.
+    /// Changes a membership that reads `before`, only while its version is
+    /// `expected` (when given): a concurrent writer that got there first
+    /// makes this one a CONFLICT.
     pub(super) fn change_member(
         &mut self,
         before: &MembershipRow,
         changes: &MembershipChanges,
+        expected: Option<i64>,
     ) -> Result<usize> {
-        let written = members::update(self, &before.org_id, &before.user_id, changes)?;
+        let written = members::update(self, &before.org_id, &before.user_id, changes, expected)?;
         if written == 0 {
-            // Removed by a concurrent transaction since it was read.
-            return Err(super::rows::member_not_found());
+            return Err(match expected {
+                Some(version) => super::rules::stale("member", version),
+                // Removed by a concurrent transaction since it was read.
+                None => super::rows::member_not_found(),
+            });
         }
         self.record_all(events::member_changed(before, changes));
         Ok(written)
@@ -71,7 +77,7 @@ impl Tx<'_> {
             users::update(self, id, changes)?;
         }
         for (user, changes) in membership_changes {
-            members::update(self, org, user, changes)?;
+            members::update(self, org, user, changes, None)?;
         }
         for (user, group) in group_removals {
             groups::remove_member(self, org, group, user)?;

@@ -22,4 +22,5 @@ mod orgs_groups;
 mod scopes;
 mod tenancy;
 mod tokens;
+mod versions;
 mod webhooks;

@@ -1,0 +1,2 @@
+ALTER TABLE groups DROP COLUMN version;
+ALTER TABLE memberships DROP COLUMN version;
