@@ -291,8 +291,11 @@ pub struct WebhookRow {
     pub previous_secret: Option<String>,
     pub previous_secret_expires_at: Option<NaiveDateTime>,
     pub failing_since: Option<NaiveDateTime>,
+    pub last_failure_at: Option<NaiveDateTime>,
     pub lease_owner: Option<String>,
-    pub lease_expires_at: Option<NaiveDateTime>,
+    /// Until when `lease_owner` holds it; with no owner, when the last
+    /// lease ended (the creation time at first).
+    pub lease_expires_at: NaiveDateTime,
     pub created_by: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -311,6 +314,7 @@ pub struct WebhookChanges {
     pub previous_secret: Option<Option<String>>,
     pub previous_secret_expires_at: Option<Option<NaiveDateTime>>,
     pub failing_since: Option<Option<NaiveDateTime>>,
+    pub last_failure_at: Option<Option<NaiveDateTime>>,
     pub updated_at: Option<NaiveDateTime>,
 }
 

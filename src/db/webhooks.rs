@@ -127,12 +127,12 @@ pub fn insert_deliveries(conn: &mut DbConn, rows: &[DeliveryRow]) -> QueryResult
     super::insert_chunks!(conn, webhook_deliveries::table, rows)
 }
 
-/// Enabled endpoints with a delivery due by `now` whose lease is free (or
-/// already `owner`'s), at most `limit`.
+/// Enabled endpoints with a delivery due by `now` whose lease is free, at
+/// most `limit`, the least recently served first (so that every endpoint,
+/// whatever its org, gets its turn).
 pub fn due_endpoints(
     conn: &mut DbConn,
     now: NaiveDateTime,
-    owner: &str,
     limit: i64,
 ) -> QueryResult<Vec<String>> {
     let due = webhook_deliveries::table
@@ -141,14 +141,10 @@ pub fn due_endpoints(
         .select(webhook_deliveries::webhook_id);
     webhooks::table
         .filter(webhooks::enabled.eq(true))
-        .filter(
-            webhooks::lease_expires_at
-                .is_null()
-                .or(webhooks::lease_expires_at.lt(now))
-                .or(webhooks::lease_owner.eq(owner)),
-        )
+        .filter(webhooks::lease_expires_at.lt(now))
         .filter(webhooks::id.eq_any(due))
         .select(webhooks::id)
+        .order(webhooks::lease_expires_at.asc())
         .limit(limit)
         .load(conn)
 }
@@ -170,8 +166,7 @@ pub fn take_lease(
             .filter(webhooks::enabled.eq(true))
             .filter(
                 webhooks::lease_expires_at
-                    .is_null()
-                    .or(webhooks::lease_expires_at.lt(now))
+                    .lt(now)
                     .or(webhooks::lease_owner.eq(owner)),
             ),
     )
@@ -190,8 +185,14 @@ pub fn take_lease(
         .optional()
 }
 
-/// Gives up `owner`'s lease on an endpoint.
-pub fn release_lease(conn: &mut DbConn, id: &str, owner: &str) -> QueryResult<usize> {
+/// Gives up `owner`'s lease on an endpoint, noting when (see
+/// [`due_endpoints`]).
+pub fn release_lease(
+    conn: &mut DbConn,
+    id: &str,
+    owner: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
     diesel::update(
         webhooks::table
             .find(id)
@@ -199,7 +200,7 @@ pub fn release_lease(conn: &mut DbConn, id: &str, owner: &str) -> QueryResult<us
     )
     .set((
         webhooks::lease_owner.eq(None::<String>),
-        webhooks::lease_expires_at.eq(None::<NaiveDateTime>),
+        webhooks::lease_expires_at.eq(now),
     ))
     .execute(conn)
 }
@@ -226,12 +227,46 @@ pub fn due_deliveries(
         .load(conn)
 }
 
-pub fn find_delivery(conn: &mut DbConn, id: &str) -> QueryResult<Option<DeliveryRow>> {
+/// A delivery; with `lock`, locked until the transaction ends on
+/// PostgreSQL, so that two instances cannot record it at once.
+pub fn find_delivery(conn: &mut DbConn, id: &str, lock: bool) -> QueryResult<Option<DeliveryRow>> {
+    let query = webhook_deliveries::table.find(id.to_owned());
+    match conn {
+        DbConn::Postgres(pg) if lock => query
+            .select(DeliveryRow::as_select())
+            .for_update()
+            .first(pg)
+            .optional(),
+        _ => query
+            .select(DeliveryRow::as_select())
+            .first(conn)
+            .optional(),
+    }
+}
+
+/// How many deliveries wait for an endpoint.
+pub fn pending_for(conn: &mut DbConn, webhook: &str) -> QueryResult<i64> {
     webhook_deliveries::table
-        .find(id)
-        .select(DeliveryRow::as_select())
-        .first(conn)
-        .optional()
+        .filter(webhook_deliveries::webhook_id.eq(webhook))
+        .filter(webhook_deliveries::status.eq(status::PENDING))
+        .count()
+        .get_result(conn)
+}
+
+/// Deletes up to `batch` deliveries whose endpoint is gone (queued by a
+/// dispatch that overlapped the endpoint's deletion); returns how many.
+pub fn prune_orphans(conn: &mut DbConn, batch: i64) -> QueryResult<usize> {
+    let endpoints = webhooks::table.select(webhooks::id);
+    let orphans: Vec<String> = webhook_deliveries::table
+        .filter(webhook_deliveries::webhook_id.ne_all(endpoints))
+        .select(webhook_deliveries::id)
+        .limit(batch)
+        .load(conn)?;
+    if orphans.is_empty() {
+        return Ok(0);
+    }
+    diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(orphans)))
+        .execute(conn)
 }
 
 pub fn record_attempt(

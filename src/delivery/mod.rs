@@ -19,11 +19,14 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use crate::service::{AfterAttempt, Service};
+use crate::service::Service;
 pub use sender::Sender;
 
-/// Deliveries read per endpoint at a time.
+/// Deliveries read per endpoint at a time: one turn.
 const BATCH: i64 = 100;
+/// How long one turn at an endpoint may take before the lease is given
+/// back for others' turns (checked after each attempt).
+const TURN: Duration = Duration::from_secs(5);
 /// How often the queue gauges are measured.
 const MEASURE_EVERY: Duration = Duration::from_secs(5);
 /// How often settled deliveries older than [`KEEP_SETTLED`] are deleted.
@@ -105,11 +108,9 @@ impl Worker {
         if free == 0 {
             return;
         }
-        let due = match self
-            .service
-            .due_webhooks(&self.owner, free as i64 * 2)
-            .await
-        {
+        // Endpoints this instance is at now come back too: ask for enough.
+        let busy = self.busy.borrow().len() as i64;
+        let due = match self.service.due_webhooks(free as i64 + busy).await {
             Ok(due) => due,
             Err(error) => {
                 tracing::warn!(%error, "looking for due webhook deliveries failed");
@@ -145,61 +146,61 @@ impl Worker {
     }
 }
 
-/// Sends an endpoint's due deliveries in position order, one at a time,
-/// until none is due, then gives the lease up.
+/// One turn at an endpoint: its due deliveries in position order, one at
+/// a time, until none is due, [`BATCH`] were sent or [`TURN`] has passed;
+/// then the lease goes back, so that every endpoint gets its turn. Each
+/// attempt is recorded before the next starts, with the endpoint read
+/// again: a deleted, disabled or changed endpoint takes effect from the
+/// next request on.
 async fn send_to(
     service: &Service,
     sender: &Sender,
     owner: &str,
-    mut endpoint: crate::service::LeasedEndpoint,
+    endpoint: crate::service::LeasedEndpoint,
 ) {
-    loop {
-        let due = match service.due_deliveries(&endpoint.id, BATCH).await {
-            Ok(due) => due,
-            Err(error) => {
-                tracing::warn!(%error, "reading due webhook deliveries failed");
-                break;
-            }
-        };
-        if due.is_empty() {
+    let started = std::time::Instant::now();
+    let id = endpoint.id.clone();
+    let due = match service.due_deliveries(&id, BATCH).await {
+        Ok(due) => due,
+        Err(error) => {
+            tracing::warn!(%error, "reading due webhook deliveries failed");
+            Vec::new()
+        }
+    };
+    let mut current = Some(endpoint);
+    for delivery in &due {
+        let Some(endpoint) = current.take() else {
             break;
-        }
-        for delivery in &due {
-            let attempt = sender.send(&endpoint, delivery).await;
-            tracing::debug!(
-                target: "roster::webhook",
-                webhook = %endpoint.id,
-                delivery = %delivery.id,
-                event = %delivery.event_id,
-                status = attempt.status_code,
-                latency_ms = attempt.latency.as_millis() as u64,
-                error = attempt.error.as_deref().unwrap_or(""),
-                "webhook attempt"
-            );
-            match service
-                .record_delivery(owner, &endpoint.id, &delivery.id, attempt)
-                .await
-            {
-                Ok(AfterAttempt::Continue) => {}
-                Ok(AfterAttempt::Stop) => return,
-                Err(error) => {
-                    // The lease runs out and the delivery is tried again.
-                    tracing::warn!(%error, "recording a webhook attempt failed");
-                    return;
-                }
-            }
-        }
-        // The endpoint may have changed (URL, secret) meanwhile.
-        match service.lease_webhook(&endpoint.id, owner).await {
-            Ok(Some(now)) => endpoint = now,
+        };
+        let attempt = sender.send(&endpoint, delivery).await;
+        tracing::debug!(
+            target: "roster::webhook",
+            webhook = %endpoint.id,
+            delivery = %delivery.id,
+            event = %delivery.event_id,
+            status = attempt.status_code,
+            latency_ms = attempt.latency.as_millis() as u64,
+            error = attempt.error.as_deref().unwrap_or(""),
+            "webhook attempt"
+        );
+        match service
+            .record_delivery(owner, &endpoint.id, &delivery.id, attempt)
+            .await
+        {
+            // Stopped: the lease is no longer this instance's to give back.
             Ok(None) => return,
+            Ok(Some(now)) => current = Some(now),
             Err(error) => {
-                tracing::warn!(%error, "renewing a webhook lease failed");
+                // The lease runs out and the delivery is tried again.
+                tracing::warn!(%error, "recording a webhook attempt failed");
                 return;
             }
         }
+        if started.elapsed() >= TURN {
+            break;
+        }
     }
-    if let Err(error) = service.release_webhook(&endpoint.id, owner).await {
+    if let Err(error) = service.release_webhook(&id, owner).await {
         tracing::warn!(%error, "releasing a webhook lease failed");
     }
 }

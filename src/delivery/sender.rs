@@ -83,6 +83,10 @@ impl Sender {
         let Ok(url) = reqwest::Url::parse(&endpoint.url) else {
             return failed("the endpoint URL is malformed".into());
         };
+        // Saved when plain http was allowed, perhaps, but not now.
+        if url.scheme() != "https" && !(url.scheme() == "http" && self.policy.allow_http) {
+            return failed("plain http is not allowed on this server".into());
+        }
         // A literal address is not resolved, so it is checked here.
         let literal = match url.host() {
             Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),

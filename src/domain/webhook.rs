@@ -131,6 +131,14 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         let [.., hi, lo] = s;
         return is_public_v4(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
     }
+    // Translators that may lead anywhere inside: local-use NAT64
+    // (64:ff9b:1::/48), SIIT (::ffff:0:0:0/96) and Teredo (2001::/32).
+    if (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
+        || (s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0)
+        || (s[0] == 0x2001 && s[1] == 0)
+    {
+        return false;
+    }
     // 6to4 (2002::/16) carries one in bits 16 to 48.
     if s[0] == 0x2002 {
         return is_public_v4(Ipv4Addr::from((u32::from(s[1]) << 16) | u32::from(s[2])));
@@ -186,6 +194,9 @@ mod tests {
             "2002:7f00:1::",
             "2001:db8::1",
             "::127.0.0.1",
+            "64:ff9b:1::a9fe:a9fe",
+            "::ffff:0:7f00:1",
+            "2001::1",
         ] {
             assert!(!public(ip), "{ip} must not be public");
         }

@@ -24,6 +24,9 @@ const DISPATCH_BATCH: i64 = 1000;
 const ATTEMPT_LOG: usize = 20;
 /// The longest wait between two attempts.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(6 * 3600);
+/// A gap between failures longer than this (twice the longest retry wait:
+/// the endpoint had nothing to try) starts a new failure streak.
+const QUIET_SPELL: Duration = Duration::from_secs(12 * 3600);
 
 /// How deliveries are retried and shared (the `ROSTER_WEBHOOK_*` settings).
 #[derive(Debug, Clone, Copy)]
@@ -107,13 +110,20 @@ impl Attempt {
     }
 }
 
-/// What the worker does after recording an attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AfterAttempt {
-    /// Keep sending to this endpoint.
-    Continue,
-    /// Stop: the lease was lost or the endpoint disabled.
-    Stop,
+/// An endpoint as the sender needs it: the signing secrets still valid.
+fn leased(row: crate::db::models::WebhookRow) -> LeasedEndpoint {
+    let at = now();
+    let mut secrets = vec![row.secret];
+    if let (Some(previous), Some(until)) = (row.previous_secret, row.previous_secret_expires_at)
+        && until > at
+    {
+        secrets.push(previous);
+    }
+    LeasedEndpoint {
+        id: row.id,
+        url: row.url,
+        secrets,
+    }
 }
 
 /// A delivery row queued now for an event.
@@ -246,10 +256,10 @@ impl Service {
         .await
     }
 
-    /// Up to `limit` endpoints with deliveries due whose lease is free.
-    pub async fn due_webhooks(&self, owner: &str, limit: i64) -> Result<Vec<String>> {
-        let owner = owner.to_owned();
-        self.read(move |conn| Ok(webhooks::due_endpoints(conn, now(), &owner, limit)?))
+    /// Up to `limit` endpoints with deliveries due whose lease is free, the
+    /// least recently served first.
+    pub async fn due_webhooks(&self, limit: i64) -> Result<Vec<String>> {
+        self.read(move |conn| Ok(webhooks::due_endpoints(conn, now(), limit)?))
             .await
     }
 
@@ -264,41 +274,30 @@ impl Service {
                 Ok(webhooks::take_lease(tx, &id, &owner, at, after(at, lease))?)
             })
             .await?;
-        let at = now();
-        Ok(row.map(|row| {
-            let mut secrets = vec![row.secret];
-            if let (Some(previous), Some(until)) =
-                (row.previous_secret, row.previous_secret_expires_at)
-                && until > at
-            {
-                secrets.push(previous);
-            }
-            LeasedEndpoint {
-                id: row.id,
-                url: row.url,
-                secrets,
-            }
-        }))
+        Ok(row.map(leased))
     }
 
     /// Gives up `owner`'s lease on an endpoint.
     pub async fn release_webhook(&self, id: &str, owner: &str) -> Result<()> {
         let (id, owner) = (id.to_owned(), owner.to_owned());
         self.write(&Principal::cli(), move |tx| {
-            webhooks::release_lease(tx, &id, &owner)?;
+            webhooks::release_lease(tx, &id, &owner, now())?;
             Ok(())
         })
         .await
     }
 
     /// Up to `limit` of an endpoint's due deliveries, in position order,
-    /// with their bodies. A delivery whose event is no longer kept is
-    /// marked failed here.
+    /// with their bodies. A delivery whose event is no longer kept, or
+    /// that is older than the retry window (it waited while its endpoint
+    /// was disabled), is marked failed here instead.
     pub async fn due_deliveries(&self, id: &str, limit: i64) -> Result<Vec<DueDelivery>> {
         let id = id.to_owned();
-        let (due, gone) = self
+        let retry_for = self.delivery.retry_for;
+        let (due, settled) = self
             .read(move |conn| {
-                let rows = webhooks::due_deliveries(conn, &id, now(), limit)?;
+                let at = now();
+                let rows = webhooks::due_deliveries(conn, &id, at, limit)?;
                 let ids: Vec<String> = rows.iter().map(|r| r.event_id.clone()).collect();
                 let mut found: std::collections::HashMap<String, _> =
                     event_log::by_ids(conn, &ids)?
@@ -306,26 +305,37 @@ impl Service {
                         .map(|e| (e.id.clone(), e))
                         .collect();
                 let mut due = Vec::with_capacity(rows.len());
-                let mut gone = Vec::new();
+                let mut settled = Vec::new();
                 for row in rows {
+                    if after(row.created_at, retry_for) < at {
+                        let why = format!(
+                            "not delivered within {}",
+                            humantime::format_duration(retry_for)
+                        );
+                        settled.push((row.id, why));
+                        continue;
+                    }
                     match found.remove(&row.event_id) {
                         Some(event) => due.push(DueDelivery {
                             id: row.id,
                             event_id: row.event_id,
                             body: EventView::from_row(event)?.to_json().to_string(),
                         }),
-                        None => gone.push(row.id),
+                        None => settled.push((row.id, "the event is no longer kept".into())),
                     }
                 }
-                Ok((due, gone))
+                Ok((due, settled))
             })
             .await?;
-        if !gone.is_empty() {
+        if !settled.is_empty() {
             self.write(&Principal::cli(), move |tx| {
-                for id in &gone {
-                    let Some(row) = webhooks::find_delivery(tx, id)? else {
+                for (id, why) in &settled {
+                    let Some(row) = webhooks::find_delivery(tx, id, true)? else {
                         continue;
                     };
+                    if row.status != status::PENDING {
+                        continue;
+                    }
                     webhooks::record_attempt(
                         tx,
                         id,
@@ -335,7 +345,7 @@ impl Service {
                             attempt_log: row.attempt_log,
                             last_status_code: row.last_status_code,
                             last_latency_ms: row.last_latency_ms,
-                            last_error: Some("the event is no longer kept".into()),
+                            last_error: Some(why.clone()),
                             next_attempt_at: None,
                             delivered_at: None,
                         },
@@ -351,26 +361,32 @@ impl Service {
     /// Records an attempt: delivered on a 2xx; on anything else, retried
     /// later or, past the retry window, failed. A `410 Gone`, or failures
     /// for longer than the disable window, disable the endpoint (with a
-    /// `webhook.disabled` event). Renews `owner`'s lease.
+    /// `webhook.disabled` event). Renews `owner`'s lease and answers the
+    /// endpoint as it now is, to send the next delivery with; `None` says
+    /// stop: the endpoint was deleted or disabled, the lease lost, or the
+    /// delivery already settled (by another instance that took over).
     pub async fn record_delivery(
         &self,
         owner: &str,
         endpoint: &str,
         delivery: &str,
         attempt: Attempt,
-    ) -> Result<AfterAttempt> {
+    ) -> Result<Option<LeasedEndpoint>> {
         let (owner, endpoint, delivery) =
             (owner.to_owned(), endpoint.to_owned(), delivery.to_owned());
         let settings = self.delivery;
         let (outcome, next) = self
             .write(&Principal::cli(), move |tx| {
                 let at = now();
-                let Some(row) = webhooks::find_delivery(tx, &delivery)? else {
-                    return Ok((None, AfterAttempt::Continue));
+                let Some(row) = webhooks::find_delivery(tx, &delivery, true)? else {
+                    return Ok((None, None));
                 };
                 if row.status != status::PENDING {
-                    return Ok((None, AfterAttempt::Continue));
+                    return Ok((None, None));
                 }
+                let Some(hook) = webhooks::find_any(tx, &endpoint)? else {
+                    return Ok((None, None));
+                };
                 let attempts = row.attempts + 1;
                 let mut log: Vec<super::webhooks::AttemptView> =
                     serde_json::from_str(&row.attempt_log).unwrap_or_default();
@@ -393,14 +409,13 @@ impl Service {
                     next_attempt_at: None,
                     delivered_at: None,
                 };
-                let hook = webhooks::find_any(tx, &endpoint)?;
                 let mut changes = WebhookChanges::default();
                 let mut disable: Option<String> = None;
                 let outcome;
                 if attempt.succeeded() {
                     recorded.status = status::DELIVERED.into();
                     recorded.delivered_at = Some(at);
-                    if hook.as_ref().is_some_and(|h| h.failing_since.is_some()) {
+                    if hook.failing_since.is_some() {
                         changes.failing_since = Some(None);
                     }
                     outcome = Outcome::Delivered;
@@ -414,52 +429,56 @@ impl Service {
                         recorded.next_attempt_at = Some(retry_at);
                         outcome = Outcome::Retried;
                     }
-                    if let Some(hook) = &hook {
-                        let since = hook.failing_since.unwrap_or(at);
-                        if hook.failing_since.is_none() {
+                    // A streak is failures without a success between them
+                    // and without a long quiet spell (no attempts at all).
+                    let quiet = hook
+                        .last_failure_at
+                        .is_none_or(|last| after(last, QUIET_SPELL) < at);
+                    let since = match hook.failing_since {
+                        Some(since) if !quiet => since,
+                        _ => {
                             changes.failing_since = Some(Some(at));
+                            at
                         }
-                        if attempt.gone() {
-                            disable = Some("the endpoint answered 410 Gone".into());
-                        } else if after(since, settings.disable_after) <= at {
-                            disable = Some(format!(
-                                "every attempt failed for {}",
-                                humantime::format_duration(settings.disable_after)
-                            ));
-                        }
+                    };
+                    changes.last_failure_at = Some(Some(at));
+                    if attempt.gone() {
+                        disable = Some("the endpoint answered 410 Gone".into());
+                    } else if after(since, settings.disable_after) <= at {
+                        disable = Some(format!(
+                            "every attempt failed for {}",
+                            humantime::format_duration(settings.disable_after)
+                        ));
                     }
                 }
                 webhooks::record_attempt(tx, &delivery, &recorded)?;
-                let mut next = AfterAttempt::Continue;
-                if let Some(hook) = hook {
-                    if let Some(reason) = disable.filter(|_| hook.enabled) {
-                        changes.enabled = Some(false);
-                        changes.disabled_reason = Some(Some(reason.clone()));
-                        changes.updated_at = Some(at);
-                        tx.record(
-                            Draft::new(
-                                Some(&hook.org_id),
-                                kind::WEBHOOK_DISABLED,
-                                "webhook",
-                                &hook.id,
-                            )
-                            .by_system()
-                            .change("enabled", true, false)
-                            .set("disabledReason", &reason),
-                        );
-                        next = AfterAttempt::Stop;
-                    }
-                    if changes.failing_since.is_some() || changes.enabled.is_some() {
-                        webhooks::update(tx, &hook.id, &changes)?;
-                    }
-                    let renewed =
-                        webhooks::take_lease(tx, &hook.id, &owner, at, after(at, settings.lease))?;
-                    if renewed.is_none() {
-                        next = AfterAttempt::Stop;
-                    }
-                } else {
-                    next = AfterAttempt::Stop;
+                let mut stop = false;
+                if let Some(reason) = disable.filter(|_| hook.enabled) {
+                    changes.enabled = Some(false);
+                    changes.disabled_reason = Some(Some(reason.clone()));
+                    changes.updated_at = Some(at);
+                    tx.record(
+                        Draft::new(
+                            Some(&hook.org_id),
+                            kind::WEBHOOK_DISABLED,
+                            "webhook",
+                            &hook.id,
+                        )
+                        .by_system()
+                        .change("enabled", true, false)
+                        .set("disabledReason", &reason),
+                    );
+                    stop = true;
                 }
+                if changes.failing_since.is_some()
+                    || changes.last_failure_at.is_some()
+                    || changes.enabled.is_some()
+                {
+                    webhooks::update(tx, &hook.id, &changes)?;
+                }
+                let renewed =
+                    webhooks::take_lease(tx, &hook.id, &owner, at, after(at, settings.lease))?;
+                let next = renewed.filter(|_| !stop).map(leased);
                 Ok((Some(outcome), next))
             })
             .await?;
@@ -510,7 +529,8 @@ impl Service {
         loop {
             let deleted = self
                 .write(&Principal::cli(), move |tx| {
-                    Ok(webhooks::prune_settled(tx, before, BATCH)?)
+                    Ok(webhooks::prune_settled(tx, before, BATCH)?
+                        + webhooks::prune_orphans(tx, BATCH)?)
                 })
                 .await?;
             pruned += deleted;

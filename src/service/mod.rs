@@ -35,8 +35,7 @@ use uuid::Uuid;
 pub use auth::{AuthFailure, IssuedToken, TokenRequest};
 pub use bulk::{RemovalReport, Skipped, StatusReport};
 pub use deliveries::{
-    AfterAttempt, Attempt, DeliverySettings, DeliveryStats, DueDelivery, LeasedEndpoint,
-    retry_delay,
+    Attempt, DeliverySettings, DeliveryStats, DueDelivery, LeasedEndpoint, retry_delay,
 };
 pub use directory::{MemberKey, MemberPage, MemberQuery, Position};
 pub use events::{EventQuery, EventView, Position as EventPosition, Tx, kind as event_kind};

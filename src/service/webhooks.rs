@@ -20,6 +20,8 @@ use crate::error::{Error, Result};
 pub const MAX_WEBHOOKS_PER_ORG: i64 = 20;
 /// How long the previous secret still signs after a rotation.
 pub const PREVIOUS_SECRET_VALID_FOR: chrono::Duration = chrono::Duration::hours(24);
+/// How long a URL's host may take to resolve when an endpoint is saved.
+const DNS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// The most events one `redeliverEvents` call queues.
 pub const MAX_REDELIVER: usize = 10_000;
 
@@ -214,17 +216,26 @@ fn may_manage(who: &Principal, org: Option<OrgId>) -> Result<OrgId> {
     who.org_with(org, Scope::WebhooksWrite)
 }
 
+/// A URL as events show it: without its query string, which often
+/// carries a receiver's token (events are read with `events:read` alone).
+fn shown_url(url: &str) -> String {
+    match url.split_once('?') {
+        Some((base, _)) => format!("{base}?…"),
+        None => url.to_owned(),
+    }
+}
+
 /// The endpoint's settings as an event shows them.
 fn described(draft: Draft, before: Option<&WebhookRow>, after: &WebhookRow) -> Draft {
     let types = |row: &WebhookRow| json!(split_types(&row.types));
     match before {
         None => draft
-            .set("url", &after.url)
+            .set("url", shown_url(&after.url))
             .set("description", &after.description)
             .set("types", types(after))
             .set("enabled", after.enabled),
         Some(before) => draft
-            .change("url", &before.url, &after.url)
+            .change("url", shown_url(&before.url), shown_url(&after.url))
             .change("description", &before.description, &after.description)
             .change("types", types(before), types(after))
             .change("enabled", before.enabled, after.enabled)
@@ -247,13 +258,21 @@ impl Service {
             && let Some(url::Host::Domain(name)) = url.host()
         {
             let port = url.port_or_known_default().unwrap_or(443);
-            if let Ok(addrs) = tokio::net::lookup_host((name, port)).await
+            let lookup = tokio::net::lookup_host((name, port));
+            if let Ok(Ok(addrs)) = tokio::time::timeout(DNS_TIMEOUT, lookup).await
                 && addrs.into_iter().any(|a| !policy.allows(a.ip()))
             {
                 return Err(Error::from(rules::not_allowed()));
             }
         }
-        Ok(url.to_string())
+        let url = url.to_string();
+        if url.len() > rules::MAX_URL {
+            return Err(Error::invalid(format!(
+                "url must be at most {} characters",
+                rules::MAX_URL
+            )));
+        }
+        Ok(url)
     }
 
     /// `createWebhook`: a new enabled endpoint with a new secret.
@@ -280,8 +299,9 @@ impl Service {
             previous_secret: None,
             previous_secret_expires_at: None,
             failing_since: None,
+            last_failure_at: None,
             lease_owner: None,
-            lease_expires_at: None,
+            lease_expires_at: at,
             created_by: Some(who.subject.clone()),
             created_at: at,
             updated_at: at,
@@ -379,7 +399,7 @@ impl Service {
             tx.record(
                 Draft::new(Some(&before.org_id), kind::WEBHOOK_DELETED, "webhook", &key).change(
                     "url",
-                    &before.url,
+                    shown_url(&before.url),
                     serde_json::Value::Null,
                 ),
             );
@@ -515,6 +535,17 @@ impl Service {
         self.write(who, move |tx| {
             let key = id.to_string();
             let hook = webhooks::find(tx, &org.as_db(), &key)?.ok_or_else(webhook_not_found)?;
+            if !hook.enabled {
+                return Err(Error::Conflict(
+                    "the webhook is disabled; enable it before replaying events".into(),
+                ));
+            }
+            if webhooks::pending_for(tx, &key)? >= MAX_REDELIVER as i64 {
+                return Err(Error::Conflict(format!(
+                    "{MAX_REDELIVER} or more deliveries already wait for this webhook; \
+                     replay more once they are sent"
+                )));
+            }
             let filter = event_log::EventFilter {
                 org: Some(hook.org_id.clone()),
                 types: split_types(&hook.types),

@@ -228,6 +228,21 @@ async fn wait_deliveries(
     }
 }
 
+/// Runs an `events` query until it lists at least `count` events: on
+/// PostgreSQL an event shows once every older transaction on the server
+/// has ended (see `db::events`).
+async fn events_until(app: &TestApp, token: &str, query: &str, count: usize) -> Value {
+    let started = Instant::now();
+    loop {
+        let data = app.data(token, query, json!({})).await;
+        if data["events"]["edges"].as_array().unwrap().len() >= count {
+            return data;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{data}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn position(event: &Value) -> (i64, i32) {
     let (tx, ordinal) = event["position"].as_str().unwrap().split_once('.').unwrap();
     (tx.parse().unwrap(), ordinal.parse().unwrap())
@@ -405,13 +420,13 @@ async fn gone_disables_the_endpoint(app: &TestApp) {
     let shown = &data["webhooks"][0];
     assert_eq!(shown["enabled"], false, "{shown}");
     assert!(shown["disabledReason"].as_str().unwrap().contains("410"));
-    let events = app
-        .data(
-            &admin,
-            "{ events(types: [\"webhook.disabled\"]) { edges { node { target { id } actor { sub } changes } } } }",
-            json!({}),
-        )
-        .await;
+    let events = events_until(
+        app,
+        &admin,
+        "{ events(types: [\"webhook.disabled\"]) { edges { node { target { id } actor { sub } changes } } } }",
+        1,
+    )
+    .await;
     let disabled = &events["events"]["edges"][0]["node"];
     assert_eq!(disabled["target"]["id"], hook.to_string());
     assert_eq!(disabled["actor"]["sub"], "system");
@@ -476,13 +491,13 @@ async fn rotation_signs_with_both_secrets(app: &TestApp) {
     assert!(signatures.split(' ').all(|s| s.starts_with("v1,")));
     assert!(got[0].verifies(&new));
     assert!(got[0].verifies(&old));
-    let events = app
-        .data(
-            &admin,
-            "{ events(first: 500) { edges { node { type changes } } } }",
-            json!({}),
-        )
-        .await;
+    let events = events_until(
+        app,
+        &admin,
+        "{ events(first: 500, types: [\"webhook.created\", \"webhook.secret_rotated\", \"member.created\"]) { edges { node { type changes } } } }",
+        4,
+    )
+    .await;
     let text = events.to_string();
     assert!(text.contains("webhook.secret_rotated"));
     assert!(!text.contains(&old[6..]) && !text.contains(&new[6..]) && !text.contains("whsec_"));
@@ -588,10 +603,14 @@ async fn endpoints_are_managed_and_recorded(app: &TestApp) {
         assert!(data["r"]["secret"].is_null());
     }
     let update = format!(
-        "mutation($id: Uuid!) {{ r: updateWebhook(id: $id, description: \"HR\", types: [], enabled: false) {{ result errorCode webhook {{ {WEBHOOK} }} }} }}"
+        "mutation($id: Uuid!, $url: String) {{ r: updateWebhook(id: $id, url: $url, description: \"HR\", types: [], enabled: false) {{ result errorCode webhook {{ {WEBHOOK} }} }} }}"
     );
-    let data = app.data(&admin, &update, json!({ "id": hook })).await;
+    let with_token = format!("{}?token=s3cret", receiver.url);
+    let data = app
+        .data(&admin, &update, json!({ "id": hook, "url": with_token }))
+        .await;
     let updated = &data["r"]["webhook"];
+    assert_eq!(updated["url"], with_token);
     assert_eq!(updated["description"], "HR");
     assert_eq!(updated["types"], json!([]));
     assert_eq!(updated["enabled"], false);
@@ -600,7 +619,7 @@ async fn endpoints_are_managed_and_recorded(app: &TestApp) {
     let data = app
         .data(&integration, "{ webhooks { id url } }", json!({}))
         .await;
-    assert_eq!(data["webhooks"][0]["url"], receiver.url);
+    assert_eq!(data["webhooks"][0]["url"], with_token);
     let reader = app.integration(org, "members:read events:read");
     let code = app
         .error_code(&reader, "{ webhooks { id } }", json!({}))
@@ -620,13 +639,13 @@ async fn endpoints_are_managed_and_recorded(app: &TestApp) {
     assert_eq!(deleted["result"], "updated", "{deleted}");
     let data = app.data(&admin, "{ webhooks { id } }", json!({})).await;
     assert_eq!(data["webhooks"], json!([]));
-    let events = app
-        .data(
-            &admin,
-            &format!("{{ events(targetId: \"{hook}\") {{ edges {{ node {{ type changes actor {{ sub }} }} }} }} }}"),
-            json!({}),
-        )
-        .await;
+    let events = events_until(
+        app,
+        &admin,
+        &format!("{{ events(targetId: \"{hook}\") {{ edges {{ node {{ type changes actor {{ sub }} }} }} }} }}"),
+        3,
+    )
+    .await;
     let nodes: Vec<&Value> = events["events"]["edges"]
         .as_array()
         .unwrap()
@@ -639,6 +658,13 @@ async fn endpoints_are_managed_and_recorded(app: &TestApp) {
         ["webhook.created", "webhook.updated", "webhook.deleted"]
     );
     assert_eq!(nodes[0]["changes"]["url"]["after"], receiver.url);
+    // A query string often carries a token: events (read with
+    // `events:read` alone) do not show it.
+    assert_eq!(
+        nodes[1]["changes"]["url"]["after"],
+        format!("{}?…", receiver.url)
+    );
+    assert!(!events.to_string().contains("s3cret"));
     assert_eq!(
         nodes[1]["changes"]["enabled"],
         json!({ "before": true, "after": false })
@@ -668,7 +694,7 @@ async fn events_can_be_redelivered(app: &TestApp) {
         add_member(app, &admin, &format!("r{i}@wh-replay.example")).await;
     }
     let first = receiver.wait_for("member.created", 3).await;
-    let query = "mutation($id: Uuid!, $since: DateTime!) { r: redeliverEvents(webhookId: $id, since: $since) { result queued truncated error } }";
+    let query = "mutation($id: Uuid!, $since: DateTime!) { r: redeliverEvents(webhookId: $id, since: $since) { result queued truncated error errorCode } }";
     let data = app
         .data(
             &admin,
@@ -686,6 +712,119 @@ async fn events_can_be_redelivered(app: &TestApp) {
     })
     .await;
     assert_eq!(list.len(), 6);
+    // Not while disabled.
+    let off =
+        format!("mutation {{ r: updateWebhook(id: \"{hook}\", enabled: false) {{ result }} }}");
+    app.data(&admin, &off, json!({})).await;
+    let data = app
+        .data(
+            &admin,
+            query,
+            json!({ "id": hook, "since": since.to_rfc3339() }),
+        )
+        .await;
+    assert_eq!(data["r"]["errorCode"], "CONFLICT", "{data}");
+}
+
+/// Deleting an endpoint, or moving it, takes effect from the next request
+/// on, even in the middle of a backlog: at most the one request in flight
+/// still goes to the old place.
+async fn changes_take_effect_mid_backlog(app: &TestApp) {
+    let (_org, _, admin) = app.org_with_admin("wh-midway").await;
+    let old = Receiver::start(Answer::Ok);
+    old.state.lock().unwrap().delay = Duration::from_millis(100);
+    let new = Receiver::start(Answer::Ok);
+    let (hook, _) = create_webhook(app, &admin, &old.url, &["member.created"]).await;
+    for i in 0..20 {
+        add_member(app, &admin, &format!("m{i}@wh-midway.example")).await;
+    }
+    old.wait_for("member.created", 2).await;
+    let moved = app
+        .data(
+            &admin,
+            "mutation($id: Uuid!, $url: String) { r: updateWebhook(id: $id, url: $url) { result } }",
+            json!({ "id": hook, "url": new.url }),
+        )
+        .await;
+    assert_eq!(moved["r"]["result"], "updated");
+    let at_move = old.received().len();
+    let old_ids: HashSet<String> = old.received().iter().map(Received::id).collect();
+    new.wait_until("the rest at the new URL", |r| {
+        let mut seen = old_ids.clone();
+        seen.extend(r.iter().map(Received::id));
+        seen.len() >= 20
+    })
+    .await;
+    let old_got = old.received().len();
+    assert!(
+        old_got <= at_move + 1,
+        "{at_move} at the move, then {old_got}"
+    );
+    // Deleting it: nothing more after the request in flight.
+    new.state.lock().unwrap().delay = Duration::from_millis(100);
+    for i in 20..40 {
+        add_member(app, &admin, &format!("m{i}@wh-midway.example")).await;
+    }
+    let before = new.received().len();
+    new.wait_until("two more", |r| r.len() >= before + 2).await;
+    let deleted = app
+        .mutate(&admin, "deleteWebhook", &format!("id: \"{hook}\""))
+        .await;
+    assert_eq!(deleted["result"], "updated");
+    let at_delete = new.received().len();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(new.received().len() <= at_delete + 1);
+}
+
+/// Endpoints take turns: an org whose endpoint hangs on a long backlog
+/// does not hold up another org's, even with one sender per instance.
+async fn endpoints_take_turns(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, &["--webhook-concurrency", "1"]).await else {
+        return;
+    };
+    let (_a, _, admin_a) = app.org_with_admin("wh-turn-a").await;
+    let (_b, _, admin_b) = app.org_with_admin("wh-turn-b").await;
+    let hanging = Receiver::start(Answer::Hang);
+    let fine = Receiver::start(Answer::Ok);
+    create_webhook(&app, &admin_a, &hanging.url, &["member.created"]).await;
+    create_webhook(&app, &admin_b, &fine.url, &["member.created"]).await;
+    for i in 0..20 {
+        add_member(&app, &admin_a, &format!("a{i}@wh-turn.example")).await;
+    }
+    // The hanging endpoint has its turn first.
+    let started = Instant::now();
+    while hanging.calls() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    add_member(&app, &admin_b, "b@wh-turn.example").await;
+    let started = Instant::now();
+    fine.wait_for("member.created", 1).await;
+    // One turn is at most 5 s plus a 2 s timeout; twenty hanging requests
+    // in a row would be 40 s.
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+mod turns {
+    use super::*;
+
+    #[actix_web::test]
+    async fn sqlite() {
+        endpoints_take_turns(Backend::Sqlite).await;
+    }
+
+    #[actix_web::test]
+    #[cfg_attr(
+        not(postgres_tests),
+        ignore = "set ROSTER_TEST_POSTGRES_URL to run it on PostgreSQL"
+    )]
+    async fn postgres() {
+        endpoints_take_turns(Backend::Postgres).await;
+    }
 }
 
 crate::both_backends!(
@@ -698,6 +837,7 @@ crate::both_backends!(
     endpoints_get_only_their_orgs_events,
     endpoints_are_managed_and_recorded,
     events_can_be_redelivered,
+    changes_take_effect_mid_backlog,
 );
 
 /// On a server that does not allow private addresses, endpoints there are
@@ -982,13 +1122,13 @@ async fn failing_endpoints_give_up(backend: Backend) {
         assert!(started.elapsed() < Duration::from_secs(30), "{shown}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let events = app
-        .data(
-            &admin,
-            "{ events(types: [\"webhook.disabled\"]) { edges { node { target { id } } } } }",
-            json!({}),
-        )
-        .await;
+    let events = events_until(
+        &app,
+        &admin,
+        "{ events(types: [\"webhook.disabled\"]) { edges { node { target { id } } } } }",
+        1,
+    )
+    .await;
     assert_eq!(
         events["events"]["edges"][0]["node"]["target"]["id"],
         hook.to_string()
