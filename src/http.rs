@@ -73,6 +73,7 @@ pub fn server(
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
             .route("/metrics", web::get().to(metrics))
+            .service(crate::scim::routes())
     })
     .workers(workers.max(1))
     .worker_max_blocking_threads(blocking_threads.max(1))
@@ -158,16 +159,32 @@ fn request_id(headers: &header::HeaderMap) -> String {
 /// The verified caller, with the request's id, or the 401 (503 if the
 /// database is down).
 async fn authenticate(req: &HttpRequest, service: &Service) -> Result<Principal, HttpResponse> {
-    let mut principal = verify(req, service).await?;
-    principal.request_id = actix_web::HttpMessage::extensions(req)
-        .get::<RequestId>()
-        .map(|id| id.0.clone());
-    Ok(principal)
+    caller_of(req, service)
+        .await
+        .map_err(|refusal| match refusal {
+            Refusal::Unauthenticated(reason) => {
+                error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &reason)
+            }
+            Refusal::Unavailable => error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "the service is busy; try again shortly",
+            ),
+        })
 }
 
-async fn verify(req: &HttpRequest, service: &Service) -> Result<Principal, HttpResponse> {
-    let refused =
-        |message: &str| error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message);
+/// Why a request has no caller; each API says it in its own shape.
+pub(crate) enum Refusal {
+    /// 401, with a sentence.
+    Unauthenticated(String),
+    /// 503: the database did not answer.
+    Unavailable,
+}
+
+/// The verified caller of a request, with the request's id: the one way
+/// every API (GraphQL, SCIM) authenticates.
+pub(crate) async fn caller_of(req: &HttpRequest, service: &Service) -> Result<Principal, Refusal> {
+    let refused = |message: &str| Refusal::Unauthenticated(message.to_owned());
     let header = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -181,17 +198,17 @@ async fn verify(req: &HttpRequest, service: &Service) -> Result<Principal, HttpR
         .map(|(_, token)| token.trim())
         .filter(|token| !token.is_empty())
         .ok_or_else(|| refused("use Authorization: Bearer <token>"))?;
-    service
+    let mut principal = service
         .authenticate(token)
         .await
         .map_err(|failure| match failure {
-            AuthFailure::Refused(reason) => refused(&reason),
-            AuthFailure::Unavailable => error_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
-                "the service is busy; try again shortly",
-            ),
-        })
+            AuthFailure::Refused(reason) => Refusal::Unauthenticated(reason),
+            AuthFailure::Unavailable => Refusal::Unavailable,
+        })?;
+    principal.request_id = actix_web::HttpMessage::extensions(req)
+        .get::<RequestId>()
+        .map(|id| id.0.clone());
+    Ok(principal)
 }
 
 async fn execute(

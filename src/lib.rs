@@ -13,4 +13,5 @@ pub mod domain;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod scim;
 pub mod service;

@@ -49,17 +49,19 @@ pub enum Scope {
     GroupsWrite,
     EventsRead,
     WebhooksWrite,
+    Scim,
 }
 
 impl Scope {
     /// The scope registry: every scope a token may carry.
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 7] = [
         Self::MembersRead,
         Self::MembersWrite,
         Self::GroupsRead,
         Self::GroupsWrite,
         Self::EventsRead,
         Self::WebhooksWrite,
+        Self::Scim,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +72,7 @@ impl Scope {
             Self::GroupsWrite => "groups:write",
             Self::EventsRead => "events:read",
             Self::WebhooksWrite => "webhooks:write",
+            Self::Scim => "scim",
         }
     }
 
@@ -111,6 +114,7 @@ impl Scopes {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Channel {
     Graphql,
+    Scim,
     Cli,
 }
 
@@ -118,6 +122,7 @@ impl Channel {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Graphql => "graphql",
+            Self::Scim => "scim",
             Self::Cli => "cli",
         }
     }

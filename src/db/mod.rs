@@ -13,6 +13,7 @@ pub mod members;
 pub mod models;
 pub mod orgs;
 pub mod schema;
+pub mod scim;
 pub mod tokens;
 pub mod users;
 pub mod webhooks;

@@ -5,6 +5,7 @@
 mod ids;
 mod kinds;
 mod profile;
+pub mod scim_filter;
 mod sorting;
 mod values;
 pub mod webhook;

@@ -21,6 +21,7 @@ mod plan;
 mod profile;
 mod rows;
 mod rules;
+mod scim;
 mod sync;
 mod tokens;
 mod views;
@@ -43,6 +44,7 @@ pub use groups::{GroupInput, GroupUpdate};
 pub use members::{FindUsers, MemberUpdate, NewMember, NewOrgMember};
 pub use orgs::{OrgKey, OrgUpdate};
 pub use plan::Failure;
+pub use scim::{MAX_RESULTS as SCIM_MAX_RESULTS, ScimPage, ScimUserQuery};
 pub use sync::{
     MAX_SYNC_RECORDS, MemberRecord, RecordResult, Retirement, SyncMode, SyncReport, SyncRequest,
     UpsertMember, Upserted,

@@ -19,6 +19,7 @@ mod keys;
 mod member_rules;
 mod members;
 mod orgs_groups;
+mod scim;
 mod scopes;
 mod tenancy;
 mod tokens;

@@ -1,0 +1,397 @@
+//! SCIM 2.0 under `/scim/v2`: the second API beside GraphQL, over the same
+//! service layer. The org is the token's; the token needs the `scim` scope.
+//! Answers are `application/scim+json` with SCIM's error shape. What is
+//! supported so far (discovery and reading Users, with filters) and what
+//! is not yet is in `docs/scim.md`; an operation not supported answers
+//! `501` in SCIM's error shape.
+
+mod resources;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::{Channel, Principal};
+use crate::domain::scim_filter;
+use crate::error::{Code, Error};
+use crate::http::{AppState, Refusal, caller_of};
+use crate::service::{SCIM_MAX_RESULTS, ScimUserQuery};
+
+pub const SCIM_JSON: &str = "application/scim+json";
+const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+const SEARCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
+
+/// The `/scim/v2` routes.
+pub fn routes() -> actix_web::Scope {
+    web::scope("/scim/v2")
+        .route(
+            "/ServiceProviderConfig",
+            web::get().to(service_provider_config),
+        )
+        .route("/ResourceTypes", web::get().to(resource_types))
+        .route("/ResourceTypes/{name}", web::get().to(resource_type))
+        .route("/Schemas", web::get().to(schemas))
+        .route("/Schemas/{id}", web::get().to(schema))
+        .route("/Users", web::get().to(list_users))
+        .route("/Users/.search", web::post().to(search_users))
+        .route("/Users/{id}", web::get().to(get_user))
+        .default_service(web::to(not_supported))
+}
+
+/// A SCIM answer.
+fn answer(status: StatusCode, body: &Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, SCIM_JSON))
+        .body(body.to_string())
+}
+
+/// A SCIM error: `status`, `scimType` (when there is one) and `detail`.
+fn error(status: StatusCode, scim_type: Option<&str>, detail: &str) -> HttpResponse {
+    let mut body = json!({
+        "schemas": [ERROR_SCHEMA],
+        "status": status.as_u16().to_string(),
+        "detail": detail,
+    });
+    if let Some(scim_type) = scim_type {
+        body["scimType"] = json!(scim_type);
+    }
+    let mut response = answer(status, &body);
+    if status == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+/// A service error as SCIM says it; `filter` marks errors of a list's
+/// filter (`invalidFilter`).
+fn from_service(e: &Error, filter: bool) -> HttpResponse {
+    match e.code() {
+        Code::NotFound => error(StatusCode::NOT_FOUND, None, &e.to_string()),
+        Code::InvalidInput if filter => error(
+            StatusCode::BAD_REQUEST,
+            Some("invalidFilter"),
+            &e.to_string(),
+        ),
+        Code::InvalidInput => error(
+            StatusCode::BAD_REQUEST,
+            Some("invalidValue"),
+            &e.to_string(),
+        ),
+        Code::Duplicate => error(StatusCode::CONFLICT, Some("uniqueness"), &e.to_string()),
+        Code::Conflict => error(StatusCode::PRECONDITION_FAILED, None, &e.to_string()),
+        Code::Forbidden => error(StatusCode::FORBIDDEN, None, &e.to_string()),
+        Code::LastAdmin | Code::SelfAction => {
+            error(StatusCode::CONFLICT, Some("mutability"), &e.to_string())
+        }
+        Code::Unavailable => error(StatusCode::SERVICE_UNAVAILABLE, None, &e.to_string()),
+        Code::Internal => error(StatusCode::INTERNAL_SERVER_ERROR, None, "internal error"),
+    }
+}
+
+/// The caller, on the `scim` channel, or the SCIM error.
+async fn caller(req: &HttpRequest, state: &AppState) -> Result<Principal, HttpResponse> {
+    match caller_of(req, &state.service).await {
+        Ok(mut principal) => {
+            principal.channel = Channel::Scim;
+            Ok(principal)
+        }
+        Err(Refusal::Unauthenticated(reason)) => {
+            Err(error(StatusCode::UNAUTHORIZED, None, &reason))
+        }
+        Err(Refusal::Unavailable) => Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            None,
+            "the service is busy; try again shortly",
+        )),
+    }
+}
+
+/// The base URL of the SCIM API as the client reached it (for `location`).
+fn base_url(req: &HttpRequest) -> String {
+    let info = req.connection_info();
+    format!("{}://{}/scim/v2", info.scheme(), info.host())
+}
+
+async fn not_supported(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Err(refused) = caller(&req, &state).await {
+        return refused;
+    }
+    error(
+        StatusCode::NOT_IMPLEMENTED,
+        None,
+        &format!(
+            "{} {} is not supported by this server yet (see its ServiceProviderConfig)",
+            req.method(),
+            req.path()
+        ),
+    )
+}
+
+async fn service_provider_config(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Err(refused) = caller(&req, &state).await {
+        return refused;
+    }
+    answer(
+        StatusCode::OK,
+        &resources::service_provider_config(&base_url(&req)),
+    )
+}
+
+async fn resource_types(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Err(refused) = caller(&req, &state).await {
+        return refused;
+    }
+    let types = resources::resource_types(&base_url(&req));
+    answer(StatusCode::OK, &list(types.len() as i64, 1, types))
+}
+
+async fn resource_type(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+) -> HttpResponse {
+    if let Err(refused) = caller(&req, &state).await {
+        return refused;
+    }
+    match resources::resource_types(&base_url(&req))
+        .into_iter()
+        .find(|t| t["id"] == name.as_str())
+    {
+        Some(found) => answer(StatusCode::OK, &found),
+        None => error(StatusCode::NOT_FOUND, None, "no such resource type"),
+    }
+}
+
+async fn schemas(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Err(refused) = caller(&req, &state).await {
+        return refused;
+    }
+    let all = resources::schemas(&base_url(&req));
+    answer(StatusCode::OK, &list(all.len() as i64, 1, all))
+}
+
+async fn schema(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> HttpResponse {
+    if let Err(refused) = caller(&req, &state).await {
+        return refused;
+    }
+    match resources::schemas(&base_url(&req))
+        .into_iter()
+        .find(|s| s["id"] == id.as_str())
+    {
+        Some(found) => answer(StatusCode::OK, &found),
+        None => error(StatusCode::NOT_FOUND, None, "no such schema"),
+    }
+}
+
+/// A `ListResponse`.
+fn list(total: i64, start_index: i64, resources: Vec<Value>) -> Value {
+    json!({
+        "schemas": [LIST_SCHEMA],
+        "totalResults": total,
+        "startIndex": start_index,
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    })
+}
+
+/// A list's parameters, from the query string or a `.search` body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListParams {
+    filter: Option<String>,
+    start_index: Option<Value>,
+    count: Option<Value>,
+    sort_by: Option<String>,
+    sort_order: Option<String>,
+    attributes: Option<Value>,
+    excluded_attributes: Option<Value>,
+    schemas: Option<Vec<String>>,
+}
+
+/// An integer parameter, given as a number or as text (query strings).
+fn integer(value: &Option<Value>, name: &str) -> Result<Option<i64>, String> {
+    let bad = || format!("{name} must be an integer");
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(bad),
+        Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| bad()),
+        Some(_) => Err(bad()),
+    }
+}
+
+/// `attributes` / `excludedAttributes`: a comma-separated string or a
+/// list, lower-cased.
+fn names(value: &Option<Value>) -> Vec<String> {
+    let words: Vec<String> = match value {
+        Some(Value::String(s)) => s.split(',').map(str::to_owned).collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    };
+    words
+        .into_iter()
+        .map(|w| w.trim().to_ascii_lowercase())
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+async fn list_users(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let params = match web::Query::<ListParams>::from_query(req.query_string()) {
+        Ok(params) => params.into_inner(),
+        Err(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                Some("invalidValue"),
+                "the query string is malformed",
+            );
+        }
+    };
+    users(req, state, params).await
+}
+
+async fn search_users(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let params: ListParams = match serde_json::from_slice(&body) {
+        Ok(params) => params,
+        Err(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                Some("invalidSyntax"),
+                "the body must be a SearchRequest (JSON)",
+            );
+        }
+    };
+    if params
+        .schemas
+        .as_ref()
+        .is_some_and(|s| !s.iter().any(|s| s == SEARCH_SCHEMA))
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            Some("invalidSyntax"),
+            "a search needs the SearchRequest schema",
+        );
+    }
+    users(req, state, params).await
+}
+
+async fn users(req: HttpRequest, state: web::Data<AppState>, params: ListParams) -> HttpResponse {
+    let who = match caller(&req, &state).await {
+        Ok(who) => who,
+        Err(refused) => return refused,
+    };
+    let filter = match params.filter.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(text) => match scim_filter::parse(text) {
+            Ok(filter) => Some(filter),
+            Err(e) => return error(StatusCode::BAD_REQUEST, Some("invalidFilter"), &e.0),
+        },
+    };
+    let invalid = |detail: String| error(StatusCode::BAD_REQUEST, Some("invalidValue"), &detail);
+    let start_index = match integer(&params.start_index, "startIndex") {
+        Ok(n) => n.unwrap_or(1).max(1),
+        Err(bad) => return invalid(bad),
+    };
+    let count = match integer(&params.count, "count") {
+        Ok(n) => n.unwrap_or(SCIM_MAX_RESULTS).clamp(0, SCIM_MAX_RESULTS),
+        Err(bad) => return invalid(bad),
+    };
+    let sort_by_user_name = match params.sort_by.as_deref().map(str::to_ascii_lowercase) {
+        None => false,
+        Some(s) if s == "username" || s == "emails" || s == "emails.value" => true,
+        Some(s) if s == "meta.created" || s == "id" => false,
+        Some(other) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                Some("invalidValue"),
+                &format!("sorting by {other} is not supported (userName or meta.created)"),
+            );
+        }
+    };
+    let descending = params
+        .sort_order
+        .as_deref()
+        .is_some_and(|o| o.eq_ignore_ascii_case("descending"));
+    let projection = resources::Projection::new(
+        names(&params.attributes),
+        names(&params.excluded_attributes),
+    );
+    let query = ScimUserQuery {
+        filter,
+        start_index,
+        count,
+        sort_by_user_name,
+        descending,
+        with_groups: projection.wants("groups"),
+    };
+    match state.service.scim_users(&who, query).await {
+        Ok(page) => {
+            let base = base_url(&req);
+            let items = page
+                .items
+                .iter()
+                .map(|m| projection.apply(resources::user(m, &base)))
+                .collect();
+            answer(StatusCode::OK, &list(page.total, page.start_index, items))
+        }
+        Err(e) => from_service(&e, true),
+    }
+}
+
+async fn get_user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let who = match caller(&req, &state).await {
+        Ok(who) => who,
+        Err(refused) => return refused,
+    };
+    let params = web::Query::<ListParams>::from_query(req.query_string())
+        .map(|p| p.into_inner())
+        .unwrap_or_default();
+    let projection = resources::Projection::new(
+        names(&params.attributes),
+        names(&params.excluded_attributes),
+    );
+    match state
+        .service
+        .scim_user(&who, &id, projection.wants("groups"))
+        .await
+    {
+        Ok(member) => {
+            let etag = resources::etag(member.membership.version);
+            let unchanged = req
+                .headers()
+                .get(header::IF_NONE_MATCH)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+            if unchanged {
+                return HttpResponse::NotModified()
+                    .insert_header((header::ETAG, etag))
+                    .finish();
+            }
+            let body = projection.apply(resources::user(&member, &base_url(&req)));
+            let mut response = answer(StatusCode::OK, &body);
+            if let Ok(value) = HeaderValue::from_str(&etag) {
+                response.headers_mut().insert(header::ETAG, value);
+            }
+            response
+        }
+        Err(e) => from_service(&e, false),
+    }
+}

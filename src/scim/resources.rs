@@ -1,0 +1,227 @@
+//! SCIM resources as JSON: a member as a User (the mapping in
+//! `docs/scim.md`), the discovery documents, and the `attributes` /
+//! `excludedAttributes` projection.
+
+use serde_json::{Map, Value, json};
+
+use crate::service::{MemberView, SCIM_MAX_RESULTS};
+
+pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+pub const ENTERPRISE_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+/// The membership attributes that carry the enterprise extension: SCIM
+/// name, attribute key.
+pub const ENTERPRISE_KEYS: [(&str, &str); 5] = [
+    ("employeeNumber", "employeeNumber"),
+    ("department", "department"),
+    ("costCenter", "costCenter"),
+    ("organization", "organization"),
+    ("division", "division"),
+];
+/// The attribute key of `manager.value`.
+pub const MANAGER_KEY: &str = "manager";
+
+/// The weak ETag of a version (`meta.version` and the `ETag` header).
+pub fn etag(version: i64) -> String {
+    format!("W/\"{version}\"")
+}
+
+fn time(t: chrono::NaiveDateTime) -> String {
+    t.and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A member as a SCIM User, as the org sees them.
+pub fn user(member: &MemberView, base: &str) -> Value {
+    let (u, m) = (&member.user, &member.membership);
+    let id = u.id.to_string();
+    let mut schemas = vec![json!(USER_SCHEMA)];
+    let mut user = json!({
+        "id": id,
+        "userName": u.email,
+        "name": {
+            "givenName": u.first_name,
+            "familyName": u.last_name,
+            "formatted": u.name,
+        },
+        "displayName": u.name,
+        "emails": [{ "value": u.email, "type": "work", "primary": true }],
+        "active": m.status.as_str() == "active",
+        "roles": [{ "value": m.role.as_str(), "primary": true }],
+        "groups": member.groups.iter().map(|g| json!({
+            "value": g.id.to_string(),
+            "display": g.name,
+            "$ref": format!("{base}/Groups/{}", g.id),
+        })).collect::<Vec<_>>(),
+        "meta": {
+            "resourceType": "User",
+            "created": time(m.created_at),
+            "lastModified": time(m.updated_at),
+            "location": format!("{base}/Users/{id}"),
+            "version": etag(m.version),
+        },
+    });
+    if let Some(external_id) = &m.external_id {
+        user["externalId"] = json!(external_id);
+    }
+    if let Some(mobile) = &u.mobile {
+        user["phoneNumbers"] = json!([{ "value": mobile, "type": "mobile" }]);
+    }
+    if let Some(locale) = &u.locale {
+        user["locale"] = json!(locale);
+    }
+    if let Some(timezone) = &u.timezone {
+        user["timezone"] = json!(timezone);
+    }
+    let mut enterprise = Map::new();
+    for (scim, key) in ENTERPRISE_KEYS {
+        if let Some(value) = m.attributes.get(key).filter(|v| !v.is_null()) {
+            enterprise.insert(scim.into(), value.clone());
+        }
+    }
+    if let Some(manager) = m.attributes.get(MANAGER_KEY).filter(|v| !v.is_null()) {
+        enterprise.insert("manager".into(), json!({ "value": manager }));
+    }
+    if !enterprise.is_empty() {
+        schemas.push(json!(ENTERPRISE_SCHEMA));
+        user[ENTERPRISE_SCHEMA] = Value::Object(enterprise);
+    }
+    user["schemas"] = Value::Array(schemas);
+    user
+}
+
+/// Which attributes an answer holds (RFC 7644 §3.4.2.5): `id`, `schemas`
+/// and `meta` always.
+#[derive(Debug, Clone, Default)]
+pub struct Projection {
+    only: Vec<String>,
+    excluded: Vec<String>,
+}
+
+impl Projection {
+    pub fn new(only: Vec<String>, excluded: Vec<String>) -> Self {
+        Self { only, excluded }
+    }
+
+    /// The top-level attribute a (lower-cased) path names.
+    fn top(path: &str) -> &str {
+        let path = path
+            .strip_prefix(&USER_SCHEMA.to_ascii_lowercase())
+            .map(|p| p.trim_start_matches(':'))
+            .unwrap_or(path);
+        path.split('.').next().unwrap_or(path)
+    }
+
+    /// Whether the answer will hold the top-level attribute `name`.
+    pub fn wants(&self, name: &str) -> bool {
+        if !self.only.is_empty() {
+            return self.only.iter().any(|p| Self::top(p) == name);
+        }
+        !self.excluded.iter().any(|p| Self::top(p) == name)
+    }
+
+    pub fn apply(&self, resource: Value) -> Value {
+        let Value::Object(fields) = resource else {
+            return resource;
+        };
+        let always = |k: &str| matches!(k, "id" | "schemas" | "meta");
+        let kept = fields
+            .into_iter()
+            .filter(|(k, _)| always(k) || self.wants(&k.to_ascii_lowercase()))
+            .collect();
+        Value::Object(kept)
+    }
+}
+
+pub fn service_provider_config(base: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+        "patch": { "supported": false },
+        "bulk": { "supported": false, "maxOperations": 0, "maxPayloadSize": 0 },
+        "filter": { "supported": true, "maxResults": SCIM_MAX_RESULTS },
+        "changePassword": { "supported": false },
+        "sort": { "supported": true },
+        "etag": { "supported": true },
+        "authenticationSchemes": [{
+            "type": "oauthbearertoken",
+            "name": "OAuth Bearer Token",
+            "description": "An org's API token with the scim scope",
+            "primary": true,
+        }],
+        "meta": {
+            "resourceType": "ServiceProviderConfig",
+            "location": format!("{base}/ServiceProviderConfig"),
+        },
+    })
+}
+
+pub fn resource_types(base: &str) -> Vec<Value> {
+    vec![json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+        "id": "User",
+        "name": "User",
+        "endpoint": "/Users",
+        "description": "A member of the org",
+        "schema": USER_SCHEMA,
+        "schemaExtensions": [{ "schema": ENTERPRISE_SCHEMA, "required": false }],
+        "meta": { "resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/User") },
+    })]
+}
+
+fn attribute(name: &str, kind: &str, multi: bool, mutability: &str, subs: Vec<Value>) -> Value {
+    let mut a = json!({
+        "name": name,
+        "type": kind,
+        "multiValued": multi,
+        "required": name == "userName",
+        "caseExact": name == "externalId" || name == "id",
+        "mutability": mutability,
+        "returned": "default",
+        "uniqueness": if name == "userName" { "server" } else { "none" },
+    });
+    if !subs.is_empty() {
+        a["subAttributes"] = Value::Array(subs);
+    }
+    a
+}
+
+pub fn schemas(base: &str) -> Vec<Value> {
+    let s = |name: &str| attribute(name, "string", false, "readWrite", vec![]);
+    let user = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
+        "id": USER_SCHEMA,
+        "name": "User",
+        "description": "A member of the org",
+        "attributes": [
+            s("userName"),
+            s("externalId"),
+            attribute("name", "complex", false, "readWrite", vec![s("givenName"), s("familyName"), s("formatted")]),
+            s("displayName"),
+            attribute("emails", "complex", true, "readWrite", vec![s("value"), s("type"), attribute("primary", "boolean", false, "readWrite", vec![])]),
+            attribute("phoneNumbers", "complex", true, "readWrite", vec![s("value"), s("type")]),
+            s("locale"),
+            s("timezone"),
+            attribute("active", "boolean", false, "readWrite", vec![]),
+            attribute("roles", "complex", true, "readWrite", vec![s("value"), attribute("primary", "boolean", false, "readWrite", vec![])]),
+            attribute("groups", "complex", true, "readOnly", vec![s("value"), s("display"), s("$ref")]),
+        ],
+        "meta": { "resourceType": "Schema", "location": format!("{base}/Schemas/{USER_SCHEMA}") },
+    });
+    let mut enterprise_attributes: Vec<Value> = ENTERPRISE_KEYS.iter().map(|(n, _)| s(n)).collect();
+    enterprise_attributes.push(attribute(
+        "manager",
+        "complex",
+        false,
+        "readWrite",
+        vec![s("value")],
+    ));
+    let enterprise = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
+        "id": ENTERPRISE_SCHEMA,
+        "name": "EnterpriseUser",
+        "description": "Enterprise attributes, kept as the membership's attributes",
+        "attributes": enterprise_attributes,
+        "meta": { "resourceType": "Schema", "location": format!("{base}/Schemas/{ENTERPRISE_SCHEMA}") },
+    });
+    vec![user, enterprise]
+}

@@ -1,0 +1,110 @@
+//! SCIM 2.0 (RFC 7643, 7644) over the members of the token's org: the use
+//! cases behind `/scim/v2`, on the same rules and write path as GraphQL.
+//! What is supported so far is listed in `docs/scim.md`.
+
+use super::directory::with_groups;
+use super::{Service, views::MemberView};
+use crate::auth::{CallerRole, Principal, Scope};
+use crate::db::models::MemberRow;
+use crate::db::{members, scim};
+use crate::domain::scim_filter::Filter;
+use crate::domain::{OrgId, UserId};
+use crate::error::{Error, Result};
+
+/// The most resources one list answers (announced in the
+/// ServiceProviderConfig).
+pub const MAX_RESULTS: i64 = 200;
+
+/// A `GET /Users` as asked.
+#[derive(Debug, Clone, Default)]
+pub struct ScimUserQuery {
+    pub filter: Option<Filter>,
+    /// 1-based, as SCIM counts.
+    pub start_index: i64,
+    pub count: i64,
+    /// Sort by `userName` (else by creation).
+    pub sort_by_user_name: bool,
+    pub descending: bool,
+    /// Whether the members' groups are wanted.
+    pub with_groups: bool,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone)]
+pub struct ScimPage<T> {
+    pub total: i64,
+    pub start_index: i64,
+    pub items: Vec<T>,
+}
+
+/// The org a SCIM call acts on: the token's, with the `scim` scope. An
+/// operator's token names no org, and a SCIM client belongs to one.
+fn scim_org(who: &Principal) -> Result<OrgId> {
+    if who.role == CallerRole::Operator {
+        return Err(Error::Forbidden(
+            "SCIM acts on one org: use an org's token with the scim scope".into(),
+        ));
+    }
+    who.org_with(None, Scope::Scim)
+}
+
+impl Service {
+    /// `GET /Users`: the org's members matching the filter, a page from
+    /// `start_index`.
+    pub async fn scim_users(
+        &self,
+        who: &Principal,
+        query: ScimUserQuery,
+    ) -> Result<ScimPage<MemberView>> {
+        let org = scim_org(who)?;
+        if let Some(filter) = &query.filter {
+            scim::user_condition(filter).map_err(|e| Error::invalid(e.0))?;
+        }
+        let start_index = query.start_index.max(1);
+        let count = query.count.clamp(0, MAX_RESULTS);
+        self.read(move |conn| {
+            let org_db = org.as_db();
+            let filter = query.filter.clone();
+            let condition = || filter.as_ref().and_then(|f| scim::user_condition(f).ok());
+            let (total, rows) = scim::users(
+                conn,
+                &org_db,
+                condition,
+                query.sort_by_user_name,
+                query.descending,
+                start_index - 1,
+                count,
+            )?;
+            let rows = rows.into_iter().map(MemberRow::from).collect();
+            let items = with_groups(conn, &org_db, rows, query.with_groups)?;
+            Ok(ScimPage {
+                total,
+                start_index,
+                items,
+            })
+        })
+        .await
+    }
+
+    /// `GET /Users/{id}`: one member of the org; another org's member, or
+    /// no one, is NOT_FOUND alike.
+    pub async fn scim_user(
+        &self,
+        who: &Principal,
+        id: &str,
+        with_groups_too: bool,
+    ) -> Result<MemberView> {
+        let org = scim_org(who)?;
+        let not_found = || Error::not_found("no such User in this org");
+        let user: UserId = id.parse().map_err(|_| not_found())?;
+        self.read(move |conn| {
+            let org_db = org.as_db();
+            let row = members::member(conn, &org_db, members::MemberBy::UserId(&user.as_db()))?
+                .ok_or_else(not_found)?;
+            with_groups(conn, &org_db, vec![row], with_groups_too)?
+                .pop()
+                .ok_or_else(not_found)
+        })
+        .await
+    }
+}
