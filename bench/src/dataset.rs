@@ -113,6 +113,7 @@ pub fn group_row(org_id: &str, g: usize, at: NaiveDateTime) -> GroupRow {
         description: None,
         created_at: at,
         updated_at: at,
+        version: 1,
     }
 }
 
@@ -162,6 +163,7 @@ pub fn membership_row(org_id: &str, user: &UserRow, n: u64, admin: bool) -> Memb
         profile_mobile_normalized: None,
         profile_locale: None,
         profile_timezone: None,
+        version: 1,
     }
 }
 

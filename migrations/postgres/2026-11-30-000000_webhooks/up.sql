@@ -15,17 +15,20 @@ CREATE TABLE webhooks (
     secret                      TEXT NOT NULL,
     previous_secret             TEXT,
     previous_secret_expires_at  TIMESTAMP,
-    -- Set at the first failure after a success; five days of failures
-    -- disable the endpoint.
+    -- Set at the first failure after a success (or after a long quiet
+    -- spell); five days of failures disable the endpoint.
     failing_since               TIMESTAMP,
-    -- The instance sending to this endpoint, until when.
+    last_failure_at             TIMESTAMP,
+    -- The instance sending to this endpoint, until when; with no owner,
+    -- when the last lease ended (the least recently served go first).
     lease_owner                 TEXT,
-    lease_expires_at            TIMESTAMP,
+    lease_expires_at            TIMESTAMP NOT NULL,
     created_by                  TEXT,
     created_at                  TIMESTAMP NOT NULL,
     updated_at                  TIMESTAMP NOT NULL
 );
 CREATE INDEX webhooks_org ON webhooks (org_id, created_at, id);
+CREATE INDEX webhooks_lease ON webhooks (lease_expires_at) WHERE enabled;
 
 -- One event to one endpoint: queued by the dispatcher (or a replay),
 -- sent by whichever instance holds the endpoint's lease.
