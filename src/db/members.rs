@@ -69,14 +69,18 @@ pub fn update(
 pub fn lock_version(
     conn: &mut DbConn,
     org_id: &str,
+    user_id: Option<&str>,
     external_id: Option<&str>,
     email: Option<&str>,
 ) -> QueryResult<Option<i64>> {
     let mut found = None;
-    if let Some(external_id) = external_id {
+    if let Some(user_id) = user_id {
+        found = find(conn, org_id, user_id)?;
+    } else if let Some(external_id) = external_id {
         found = find_by_external_id(conn, org_id, external_id)?;
     }
     if found.is_none()
+        && user_id.is_none()
         && let Some(email) = email
     {
         found = memberships::table

@@ -134,7 +134,12 @@ impl Worker {
                         self.busy.clone(),
                     );
                     actix_web::rt::spawn(async move {
-                        send_to(&service, &sender, &owner, endpoint).await;
+                        if send_to(&service, &sender, &owner, endpoint).await {
+                            // Its turn ended with more due: the next turn
+                            // (this endpoint's or another's) starts now,
+                            // not at the next poll.
+                            service.wake_delivery();
+                        }
                         busy.borrow_mut().remove(&id);
                         drop(permit);
                     });
@@ -152,12 +157,13 @@ impl Worker {
 /// attempt is recorded before the next starts, with the endpoint read
 /// again: a deleted, disabled or changed endpoint takes effect from the
 /// next request on.
+/// Returns whether the turn ended with deliveries possibly still due.
 async fn send_to(
     service: &Service,
     sender: &Sender,
     owner: &str,
     endpoint: crate::service::LeasedEndpoint,
-) {
+) -> bool {
     let started = std::time::Instant::now();
     let id = endpoint.id.clone();
     let due = match service.due_deliveries(&id, BATCH).await {
@@ -188,12 +194,12 @@ async fn send_to(
             .await
         {
             // Stopped: the lease is no longer this instance's to give back.
-            Ok(None) => return,
+            Ok(None) => return false,
             Ok(Some(now)) => current = Some(now),
             Err(error) => {
                 // The lease runs out and the delivery is tried again.
                 tracing::warn!(%error, "recording a webhook attempt failed");
-                return;
+                return false;
             }
         }
         if started.elapsed() >= TURN {
@@ -203,4 +209,5 @@ async fn send_to(
     if let Err(error) = service.release_webhook(&id, owner).await {
         tracing::warn!(%error, "releasing a webhook lease failed");
     }
+    due.len() as i64 >= BATCH || started.elapsed() >= TURN
 }

@@ -165,6 +165,7 @@ impl From<SyncRecord> for MemberRecord {
             attributes: r.attributes.map(|a| a.0),
             groups: r.groups,
             send_invite: false,
+            user_id: None,
         }
     }
 }

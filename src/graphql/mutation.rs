@@ -449,8 +449,10 @@ impl MutationRoot {
                 attributes: attributes.map(|a| a.0),
                 groups,
                 send_invite: send_invite.unwrap_or(false),
+                user_id: None,
             },
             if_version,
+            create_only: false,
         };
         match service.upsert_member(who, input).await {
             Ok(done) => Ok(done.into()),

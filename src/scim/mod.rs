@@ -5,6 +5,7 @@
 //! is not yet is in `docs/scim.md`; an operation not supported answers
 //! `501` in SCIM's error shape.
 
+mod patch;
 mod resources;
 
 use actix_web::http::StatusCode;
@@ -36,8 +37,12 @@ pub fn routes() -> actix_web::Scope {
         .route("/Schemas", web::get().to(schemas))
         .route("/Schemas/{id}", web::get().to(schema))
         .route("/Users", web::get().to(list_users))
+        .route("/Users", web::post().to(create_user))
         .route("/Users/.search", web::post().to(search_users))
         .route("/Users/{id}", web::get().to(get_user))
+        .route("/Users/{id}", web::put().to(replace_user))
+        .route("/Users/{id}", web::patch().to(patch_user))
+        .route("/Users/{id}", web::delete().to(delete_user))
         .default_service(web::to(not_supported))
 }
 
@@ -392,6 +397,210 @@ async fn get_user(
             }
             response
         }
+        Err(e) => from_service(&e, false),
+    }
+}
+
+/// A request body as JSON, or the SCIM error.
+fn json_body(body: &[u8]) -> Result<Value, Box<HttpResponse>> {
+    serde_json::from_slice(body).map_err(|_| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            Some("invalidSyntax"),
+            "the body must be a JSON object",
+        ))
+    })
+}
+
+/// The version `If-Match` names: `None` when absent or `*`; a tag that is
+/// not one of ours can never match (412).
+fn if_match(req: &HttpRequest) -> Result<Option<i64>, Box<HttpResponse>> {
+    let Some(value) = req.headers().get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    text.trim_start_matches("W/")
+        .trim_matches('"')
+        .parse::<i64>()
+        .map(Some)
+        .map_err(|_| {
+            Box::new(error(
+                StatusCode::PRECONDITION_FAILED,
+                None,
+                "If-Match names a version this resource never had",
+            ))
+        })
+}
+
+/// A User answer with its ETag (and `Location` when created).
+fn user_answer(
+    status: StatusCode,
+    member: &crate::service::MemberView,
+    base: &str,
+) -> HttpResponse {
+    let body = resources::user(member, base);
+    let mut response = answer(status, &body);
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&resources::etag(member.membership.version)) {
+        headers.insert(header::ETAG, value);
+    }
+    if status == StatusCode::CREATED
+        && let Some(location) = body["meta"]["location"].as_str()
+        && let Ok(value) = HeaderValue::from_str(location)
+    {
+        headers.insert(header::LOCATION, value);
+    }
+    response
+}
+
+async fn create_user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let who = match caller(&req, &state).await {
+        Ok(who) => who,
+        Err(refused) => return refused,
+    };
+    let body = match json_body(&body) {
+        Ok(body) => body,
+        Err(bad) => return *bad,
+    };
+    let record = match resources::record_from_user(&body, false, None) {
+        Ok(record) => record,
+        Err(resources::BadUser(scim_type, detail)) => {
+            return error(StatusCode::BAD_REQUEST, Some(scim_type), &detail);
+        }
+    };
+    match state.service.scim_create_user(&who, record).await {
+        Ok(member) => user_answer(StatusCode::CREATED, &member, &base_url(&req)),
+        Err(e) => from_service(&e, false),
+    }
+}
+
+async fn replace_user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let who = match caller(&req, &state).await {
+        Ok(who) => who,
+        Err(refused) => return refused,
+    };
+    let (body, expected) = match (json_body(&body), if_match(&req)) {
+        (Ok(body), Ok(expected)) => (body, expected),
+        (Err(bad), _) | (_, Err(bad)) => return *bad,
+    };
+    let current = match state.service.scim_user(&who, &id, false).await {
+        Ok(member) => member,
+        Err(e) => return from_service(&e, false),
+    };
+    let record =
+        match resources::record_from_user(&body, true, Some(&current.membership.attributes)) {
+            Ok(record) => record,
+            Err(resources::BadUser(scim_type, detail)) => {
+                return error(StatusCode::BAD_REQUEST, Some(scim_type), &detail);
+            }
+        };
+    // A PUT without If-Match replaces whatever is there.
+    match state
+        .service
+        .scim_replace_user(&who, &id, record, expected)
+        .await
+    {
+        Ok(member) => user_answer(StatusCode::OK, &member, &base_url(&req)),
+        Err(e) => from_service(&e, false),
+    }
+}
+
+/// How often a PATCH without `If-Match` is tried again when another write
+/// got in between its read and its write.
+const PATCH_ATTEMPTS: usize = 3;
+
+async fn patch_user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let who = match caller(&req, &state).await {
+        Ok(who) => who,
+        Err(refused) => return refused,
+    };
+    let (body, expected) = match (json_body(&body), if_match(&req)) {
+        (Ok(body), Ok(expected)) => (body, expected),
+        (Err(bad), _) | (_, Err(bad)) => return *bad,
+    };
+    let base = base_url(&req);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let current = match state.service.scim_user(&who, &id, false).await {
+            Ok(member) => member,
+            Err(e) => return from_service(&e, false),
+        };
+        if expected.is_some_and(|v| v != current.membership.version) {
+            return error(
+                StatusCode::PRECONDITION_FAILED,
+                None,
+                "the User changed since that version; read it again",
+            );
+        }
+        let mut doc = resources::user(&current, &base);
+        if let Err(patch::PatchError(scim_type, detail)) =
+            patch::apply(&mut doc, &body, &[resources::ENTERPRISE_SCHEMA])
+        {
+            return error(StatusCode::BAD_REQUEST, Some(scim_type), &detail);
+        }
+        // userName and emails are one email here: the one the patch
+        // changed wins.
+        if doc["userName"] == current.user.email.as_str()
+            && let Some(email) = resources::picked_email(&doc)
+            && !email.eq_ignore_ascii_case(&current.user.email)
+        {
+            doc["userName"] = Value::String(email);
+        }
+        let record =
+            match resources::record_from_user(&doc, true, Some(&current.membership.attributes)) {
+                Ok(record) => record,
+                Err(resources::BadUser(scim_type, detail)) => {
+                    return error(StatusCode::BAD_REQUEST, Some(scim_type), &detail);
+                }
+            };
+        // Written only if nothing changed since the read: the patch was
+        // applied to what is stored.
+        let version = Some(current.membership.version);
+        match state
+            .service
+            .scim_replace_user(&who, &id, record, version)
+            .await
+        {
+            Ok(member) => return user_answer(StatusCode::OK, &member, &base),
+            Err(Error::Conflict(_)) if expected.is_none() && attempt < PATCH_ATTEMPTS => continue,
+            Err(e) => return from_service(&e, false),
+        }
+    }
+}
+
+async fn delete_user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let who = match caller(&req, &state).await {
+        Ok(who) => who,
+        Err(refused) => return refused,
+    };
+    let expected = match if_match(&req) {
+        Ok(expected) => expected,
+        Err(bad) => return *bad,
+    };
+    match state.service.scim_remove_user(&who, &id, expected).await {
+        Ok(()) => HttpResponse::NoContent().finish(),
         Err(e) => from_service(&e, false),
     }
 }

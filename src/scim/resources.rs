@@ -225,3 +225,158 @@ pub fn schemas(base: &str) -> Vec<Value> {
     });
     vec![user, enterprise]
 }
+
+/// Why a User body cannot be taken: SCIM's `scimType` and a sentence.
+#[derive(Debug, Clone)]
+pub struct BadUser(pub &'static str, pub String);
+
+/// A boolean as IdPs send it: `true`, or `"True"` / `"false"` as text.
+fn boolean(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    }
+}
+
+/// The value of a multi-valued attribute to use: the primary one, else
+/// the one of `kind`, else the first.
+fn pick<'a>(list: Option<&'a Value>, kind: &str) -> Option<&'a Value> {
+    let items = list?.as_array()?;
+    let get = |item: &'a Value, name: &str| super::patch::get_ci(item, name);
+    items
+        .iter()
+        .find(|i| get(i, "primary").and_then(boolean) == Some(true))
+        .or_else(|| {
+            items.iter().find(|i| {
+                get(i, "type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| t.eq_ignore_ascii_case(kind))
+            })
+        })
+        .or_else(|| items.first())
+        .and_then(|i| get(i, "value"))
+}
+
+/// The email a User's `emails` holds (the primary, else the work one, else
+/// the first).
+pub fn picked_email(user: &Value) -> Option<String> {
+    pick(super::patch::get_ci(user, "emails"), "work")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+/// A User body as a member record. With `replace` (PUT, and PATCH once
+/// applied), what is left out is cleared where it can be: `externalId`,
+/// phone, locale, time zone and the enterprise attributes; `active`,
+/// roles and names stay as they are. `current` is the membership's
+/// attributes, of which the enterprise keys are replaced and the rest
+/// kept.
+pub fn record_from_user(
+    body: &Value,
+    replace: bool,
+    current: Option<&Value>,
+) -> Result<crate::service::MemberRecord, BadUser> {
+    use super::patch::get_ci;
+    let bad = |detail: String| BadUser("invalidValue", detail);
+    if !body.is_object() {
+        return Err(BadUser(
+            "invalidSyntax",
+            "a User must be a JSON object".into(),
+        ));
+    }
+    let text = |name: &str| -> Result<Option<String>, BadUser> {
+        match get_ci(body, name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(bad(format!("{name} must be a string"))),
+        }
+    };
+    let cleared = |value: Option<String>| match value {
+        None if replace => Some(String::new()),
+        other => other,
+    };
+    let name = get_ci(body, "name");
+    let name_part = |part: &str| {
+        name.and_then(|n| get_ci(n, part))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let email = text("userName")?.or_else(|| {
+        pick(get_ci(body, "emails"), "work")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+    let mobile = pick(get_ci(body, "phoneNumbers"), "mobile")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let status = match get_ci(body, "active") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(match boolean(v) {
+            Some(true) => crate::domain::MemberStatus::Active,
+            Some(false) => crate::domain::MemberStatus::Retired,
+            None => return Err(bad("active must be true or false".into())),
+        }),
+    };
+    let role = match pick(get_ci(body, "roles"), "").and_then(Value::as_str) {
+        None => None,
+        Some(r) => Some(crate::domain::Role::parse(r).map_err(|_| {
+            bad(format!(
+                "roles holds \"{r}\"; a member's role is user or admin"
+            ))
+        })?),
+    };
+    // The enterprise extension, as attributes under fixed keys.
+    let extension = get_ci(body, ENTERPRISE_SCHEMA);
+    let mut attributes = current
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let mut touched = false;
+    for (scim, key) in ENTERPRISE_KEYS {
+        match extension.and_then(|e| get_ci(e, scim)) {
+            Some(Value::Null) | None if replace => {
+                touched |= attributes.remove(key).is_some();
+            }
+            None => {}
+            Some(value @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => {
+                attributes.insert(key.into(), value.clone());
+                touched = true;
+            }
+            Some(Value::Null) => {}
+            Some(_) => return Err(bad(format!("{scim} must be a string"))),
+        }
+    }
+    let manager = extension
+        .and_then(|e| get_ci(e, "manager"))
+        .map(|m| get_ci(m, "value").cloned().unwrap_or_else(|| m.clone()));
+    match manager {
+        Some(Value::String(id)) => {
+            attributes.insert(MANAGER_KEY.into(), Value::String(id));
+            touched = true;
+        }
+        None | Some(Value::Null) if replace => {
+            touched |= attributes.remove(MANAGER_KEY).is_some();
+        }
+        None | Some(Value::Null) => {}
+        Some(_) => return Err(bad("manager.value must be a string".into())),
+    }
+    Ok(crate::service::MemberRecord {
+        email,
+        external_id: cleared(text("externalId")?),
+        first_name: name_part("givenName"),
+        last_name: name_part("familyName"),
+        name: text("displayName")?.or_else(|| name_part("formatted")),
+        mobile: cleared(mobile),
+        locale: cleared(text("locale")?),
+        timezone: cleared(text("timezone")?),
+        role,
+        status,
+        attributes: (touched || (!replace && !attributes.is_empty()))
+            .then_some(Value::Object(attributes)),
+        groups: None,
+        send_invite: false,
+        user_id: None,
+    })
+}

@@ -63,7 +63,12 @@ impl Skipped {
 
 /// The plan of a bulk call: the org's active admins (locked) and the
 /// memberships of the named users who are members.
-fn load_members(conn: &mut DbConn, org: OrgId, who: &Principal, ids: &[String]) -> Result<Plan> {
+pub(super) fn load_members(
+    conn: &mut DbConn,
+    org: OrgId,
+    who: &Principal,
+    ids: &[String],
+) -> Result<Plan> {
     ensure_org(conn, org)?;
     if ids.len() > 1 {
         crate::db::plan_each_statement(conn)?;

@@ -192,10 +192,16 @@ impl Service {
         &self.delivery_stats
     }
 
-    /// Resolves when a write on this instance recorded events (or after a
-    /// spurious wake-up).
+    /// Resolves when a write on this instance recorded events, or the
+    /// worker was asked to look again ([`Service::wake_delivery`]).
     pub async fn events_recorded(&self) {
         self.wake.notified().await;
+    }
+
+    /// Asks the worker to look for work now (a turn ended with deliveries
+    /// still due).
+    pub fn wake_delivery(&self) {
+        self.wake.notify_one();
     }
 
     /// Turns the events recorded since the last dispatch into deliveries

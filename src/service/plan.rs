@@ -45,6 +45,10 @@ pub struct MemberRecord {
     pub attributes: Option<serde_json::Value>,
     pub groups: Option<Vec<String>>,
     pub send_invite: bool,
+    /// Names the member by user id (SCIM's `id`) instead of externalId or
+    /// email; then the email, when given, is what it becomes, and an empty
+    /// `external_id` clears it.
+    pub user_id: Option<UserId>,
 }
 
 /// Why one item of a bulk call failed: the code and a sentence for people.
@@ -66,6 +70,9 @@ impl From<&Error> for Failure {
 /// A record checked against the domain rules, before it meets the data.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Checked {
+    pub(super) user_id: Option<String>,
+    /// An empty externalId on a record keyed by user id: clear it.
+    pub(super) clear_external_id: bool,
     pub(super) email: Option<String>,
     pub(super) external_id: Option<String>,
     pub(super) first_name: Option<String>,
@@ -94,6 +101,12 @@ fn clearable<T>(
 }
 
 pub(super) fn check(record: MemberRecord) -> Result<Checked> {
+    let user_id = record.user_id.map(|id| id.as_db());
+    let clear_external_id = user_id.is_some()
+        && record
+            .external_id
+            .as_deref()
+            .is_some_and(|e| e.trim().is_empty());
     let email = record
         .email
         .filter(|e| !e.trim().is_empty())
@@ -104,7 +117,7 @@ pub(super) fn check(record: MemberRecord) -> Result<Checked> {
         .filter(|e| !e.trim().is_empty())
         .map(|e| ExternalId::parse(&e))
         .transpose()?;
-    if email.is_none() && external_id.is_none() {
+    if email.is_none() && external_id.is_none() && user_id.is_none() {
         return Err(Error::invalid("give the member's email or externalId"));
     }
     let groups = match record.groups {
@@ -125,6 +138,8 @@ pub(super) fn check(record: MemberRecord) -> Result<Checked> {
         }
     };
     Ok(Checked {
+        user_id,
+        clear_external_id,
         email,
         external_id,
         first_name: record
@@ -274,6 +289,9 @@ impl Plan {
             .map(|m| m.user_id.as_str())
             .filter(|id| !known.contains(id))
             .collect();
+        let mut missing = missing;
+        missing.extend(records.iter().filter_map(|r| r.user_id.as_deref()));
+        missing.retain(|id| !known.contains(id));
         found_users.extend(users::with_ids(conn, &missing)?);
         let user_ids: Vec<&str> = found_users.iter().map(|u| u.id.as_str()).collect();
         let memberships = members::of_users(conn, &org, &user_ids)?;
@@ -327,6 +345,14 @@ impl Plan {
         &self,
         record: &Checked,
     ) -> Result<(Option<UserRow>, Option<MembershipRow>)> {
+        if let Some(user_id) = &record.user_id {
+            let member = self
+                .members
+                .get(user_id)
+                .cloned()
+                .ok_or_else(|| Error::not_found("no such member in this org"))?;
+            return Ok((self.users_by_id.get(user_id).cloned(), Some(member)));
+        }
         if let Some(external_id) = &record.external_id {
             if let Some(user_id) = self.by_external_id.get(external_id) {
                 let member = self.members.get(user_id).cloned();
@@ -601,6 +627,9 @@ impl Plan {
             && current.external_id.as_ref() != Some(external_id)
         {
             changes.external_id = Some(Some(external_id.clone()));
+        }
+        if record.clear_external_id && current.external_id.is_some() {
+            changes.external_id = Some(None);
         }
         if let Some(attributes) = record
             .attributes

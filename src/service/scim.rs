@@ -3,10 +3,11 @@
 //! What is supported so far is listed in `docs/scim.md`.
 
 use super::directory::with_groups;
-use super::{Service, views::MemberView};
-use crate::auth::{CallerRole, Principal, Scope};
+use super::rules::check_version;
+use super::{MemberRecord, Service, UpsertMember, views::MemberView};
+use crate::auth::{CallerRole, Principal, Scope, Scopes};
 use crate::db::models::MemberRow;
-use crate::db::{members, scim};
+use crate::db::{members, scim, users};
 use crate::domain::scim_filter::Filter;
 use crate::domain::{OrgId, UserId};
 use crate::error::{Error, Result};
@@ -48,7 +49,104 @@ fn scim_org(who: &Principal) -> Result<OrgId> {
     who.org_with(None, Scope::Scim)
 }
 
+/// The caller as the use cases see it: the `scim` scope reads and writes
+/// the org's members and groups, through the same rules as GraphQL.
+fn acting(who: &Principal) -> Result<Principal> {
+    scim_org(who)?;
+    let mut acting = who.clone();
+    acting.scopes = Scopes::parse("members:read members:write groups:read groups:write scim")
+        .map_err(Error::Internal)?;
+    Ok(acting)
+}
+
 impl Service {
+    /// `POST /Users`: adds a member; one the record names already is
+    /// DUPLICATE (SCIM's `uniqueness`).
+    pub async fn scim_create_user(
+        &self,
+        who: &Principal,
+        record: MemberRecord,
+    ) -> Result<MemberView> {
+        let acting = acting(who)?;
+        let input = UpsertMember {
+            org: None,
+            record: MemberRecord {
+                user_id: None,
+                ..record
+            },
+            if_version: None,
+            create_only: true,
+        };
+        Ok(self.upsert_member(&acting, input).await?.member)
+    }
+
+    /// `PUT` and `PATCH /Users/{id}`: the member named by id becomes what
+    /// the record says, while at `if_version` (when given).
+    pub async fn scim_replace_user(
+        &self,
+        who: &Principal,
+        id: &str,
+        record: MemberRecord,
+        if_version: Option<i64>,
+    ) -> Result<MemberView> {
+        let acting = acting(who)?;
+        let user: UserId = id
+            .parse()
+            .map_err(|_| Error::not_found("no such User in this org"))?;
+        let input = UpsertMember {
+            org: None,
+            record: MemberRecord {
+                user_id: Some(user),
+                ..record
+            },
+            if_version,
+            create_only: false,
+        };
+        self.upsert_member(&acting, input)
+            .await
+            .map(|done| done.member)
+            .map_err(|e| match e {
+                Error::NotFound(_) => Error::not_found("no such User in this org"),
+                other => other,
+            })
+    }
+
+    /// `DELETE /Users/{id}`: removes the membership, with the rules of
+    /// `removeMembers` (the last admin stays), while at `if_version`.
+    pub async fn scim_remove_user(
+        &self,
+        who: &Principal,
+        id: &str,
+        if_version: Option<i64>,
+    ) -> Result<()> {
+        let acting = acting(who)?;
+        let org = scim_org(who)?;
+        let not_found = || Error::not_found("no such User in this org");
+        let user: UserId = id.parse().map_err(|_| not_found())?;
+        let done = self
+            .write(&acting.clone(), move |conn| {
+                let org_db = org.as_db();
+                let user_db = user.as_db();
+                let version = members::lock_version(conn, &org_db, Some(&user_db), None, None)?
+                    .ok_or_else(not_found)?;
+                check_version("member", version, if_version)?;
+                let mut plan =
+                    super::bulk::load_members(conn, org, &acting, std::slice::from_ref(&user_db))?;
+                plan.may_remove_admin_power(&user_db, "remove")?;
+                let row = users::with_ids(conn, &[user_db.as_str()])?
+                    .pop()
+                    .ok_or_else(not_found)?;
+                let membership = plan.members.remove(&user_db).ok_or_else(not_found)?;
+                if !conn.remove_member(&row, &membership)? {
+                    return Err(not_found());
+                }
+                Ok(())
+            })
+            .await;
+        self.member_rights_may_have_changed(&done);
+        done
+    }
+
     /// `GET /Users`: the org's members matching the filter, a page from
     /// `start_index`.
     pub async fn scim_users(

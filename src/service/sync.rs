@@ -26,6 +26,8 @@ pub struct UpsertMember {
     /// Change the member only while it is at this version (else CONFLICT,
     /// also when there is no such member yet).
     pub if_version: Option<i64>,
+    /// Only add a member: one the record names already is DUPLICATE.
+    pub create_only: bool,
 }
 
 /// What `upsertMember` did.
@@ -100,6 +102,7 @@ impl Service {
         }
         let record = check(input.record)?;
         let if_version = input.if_version;
+        let create_only = input.create_only;
         let touches_rights = record.role.is_some() || record.status.is_some();
         let who = who.clone();
         let done = self
@@ -111,6 +114,7 @@ impl Service {
                     let current = members::lock_version(
                         conn,
                         &org.as_db(),
+                        record.user_id.as_deref(),
                         record.external_id.as_deref(),
                         record.email.as_deref(),
                     )?
@@ -119,6 +123,11 @@ impl Service {
                 }
                 let guard = Admins::when(record.role.is_some() || record.status.is_some(), false);
                 let mut plan = Plan::load(conn, org, &who, &[&record], guard)?;
+                if create_only && plan.resolve(&record)?.1.is_some() {
+                    return Err(Error::Duplicate(
+                        "a member with this email or externalId is already in this org".into(),
+                    ));
+                }
                 let (user_id, change, effect) = plan.effect(&record)?;
                 let ignored_fields = effect.ignored.clone();
                 plan.commit(&user_id, effect);

@@ -314,9 +314,9 @@ fn core_api_names_match_the_contract() {
         "createUser(org: Uuid, email: String!, first: String!, last: String!, mobile: String, name: String, groupId: Uuid, externalId: String, role: String): MutationResult!",
         "addOrgMember(org: Uuid, orgId: Uuid, userId: Uuid!, role: String, externalId: String): MutationResult!",
         "addUserToOrg(org: Uuid, orgId: Uuid, userId: Uuid!, role: String, externalId: String): MutationResult! @deprecated(reason: \"use addOrgMember\")",
-        // The directory API adds one optional argument at the end, which clients of the core API
-        // need not send.
-        "updateMember(org: Uuid, userId: Uuid!, status: String, role: String, externalId: String, attributes: JSON): MutationResult!",
+        // The directory API (attributes) and optimistic concurrency (ifVersion) add optional
+        // arguments at the end, which clients of the core API need not send.
+        "updateMember(org: Uuid, userId: Uuid!, status: String, role: String, externalId: String, attributes: JSON, ifVersion: Int): MutationResult!",
         "addGroupMembership(org: Uuid, userId: Uuid!, groupId: Uuid!): MutationResult!",
         "removeGroupMembership(org: Uuid, userId: Uuid!, groupId: Uuid!): MutationResult!",
     ] {

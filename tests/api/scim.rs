@@ -315,8 +315,260 @@ async fn users_stay_in_their_org(app: &TestApp) {
     assert_eq!(scim.filter("userName ew \"example\"").await.len(), 3);
 }
 
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+fn new_user(email: &str, external: &str) -> Value {
+    json!({
+        "schemas": [USER, ENTERPRISE],
+        "userName": email,
+        "externalId": external,
+        "name": { "givenName": "Cleo", "familyName": "Ray" },
+        "emails": [{ "value": email, "type": "work", "primary": true }],
+        "phoneNumbers": [{ "value": "+31 6 1234 5678", "type": "mobile" }],
+        "locale": "nl-NL",
+        "active": true,
+        ENTERPRISE: { "department": "Sales", "employeeNumber": "701" },
+    })
+}
+
+/// POST, PUT, PATCH and DELETE of Users, as Okta and Entra send them, on
+/// the same rules and events as GraphQL (channel `scim`).
+async fn users_are_written(app: &TestApp) {
+    let (org, token, ids) = org_with_members(app, "scim-w").await;
+    let scim = Scim { app, token };
+    let (status, headers, made) = scim
+        .request(
+            reqwest::Method::POST,
+            "/Users",
+            Some(new_user("cleo@scim-w.example", "e-7")),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        headers["location"].to_str().unwrap(),
+        made["meta"]["location"]
+    );
+    assert_eq!(headers["etag"].to_str().unwrap(), made["meta"]["version"]);
+    assert_eq!(made["name"]["givenName"], "Cleo");
+    assert_eq!(made[ENTERPRISE]["department"], "Sales");
+    assert_eq!(made["phoneNumbers"][0]["type"], "mobile");
+    // The same user again: uniqueness.
+    let (status, _, again) = scim
+        .request(
+            reqwest::Method::POST,
+            "/Users",
+            Some(new_user("CLEO@scim-w.example", "e-8")),
+            &[],
+        )
+        .await;
+    assert_scim_error(status, &again, 409, Some("uniqueness"));
+    // Okta's PUT-based update: a full replace; what is left out is
+    // cleared, except active.
+    let mut put = new_user("cleo@scim-w.example", "e-7");
+    put["name"]["givenName"] = json!("Cleopatra");
+    put.as_object_mut().unwrap().remove("locale");
+    put.as_object_mut().unwrap().remove("active");
+    put.as_object_mut().unwrap().remove(ENTERPRISE);
+    let (status, _, replaced) = scim
+        .request(
+            reqwest::Method::PUT,
+            &format!("/Users/{id}"),
+            Some(put),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{replaced}");
+    assert_eq!(replaced["name"]["givenName"], "Cleopatra");
+    assert!(replaced.get("locale").is_none(), "{replaced}");
+    assert!(replaced.get(ENTERPRISE).is_none(), "{replaced}");
+    assert_eq!(replaced["active"], true);
+    // Entra's PATCH: capitalised op, no path, dotted and URN keys, a
+    // boolean as text.
+    let (status, _, patched) = scim
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/Users/{id}"),
+            Some(json!({
+                "schemas": [PATCH_OP],
+                "Operations": [
+                    { "op": "Replace", "value": {
+                        "name.familyName": "Roe",
+                        (format!("{ENTERPRISE}:department")): "Support",
+                        "active": "False",
+                    } },
+                    { "op": "Add", "path": "displayName", "value": "Cleo R." },
+                    { "op": "replace", "path": "emails[type eq \"work\"].value", "value": "cleo.roe@scim-w.example" },
+                ],
+            })),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["name"]["familyName"], "Roe");
+    assert_eq!(patched["displayName"], "Cleo R.");
+    assert_eq!(patched["active"], false);
+    assert_eq!(patched["userName"], "cleo.roe@scim-w.example");
+    assert_eq!(patched[ENTERPRISE]["department"], "Support");
+    // The same change seen through GraphQL, with its events on `scim`.
+    let admin = app.admin(org, ids[0]);
+    let data = app
+        .data(
+            &admin,
+            &format!("{{ user(id: \"{id}\") {{ status email version attributes }} events(targetId: \"{id}\") {{ edges {{ node {{ type actor {{ channel }} }} }} }} }}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["user"]["status"], "RETIRED");
+    assert_eq!(data["user"]["attributes"]["department"], "Support");
+    assert_eq!(
+        patched["meta"]["version"],
+        format!("W/\"{}\"", data["user"]["version"])
+    );
+    let channels: Vec<&Value> = data["events"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["node"]["actor"]["channel"])
+        .collect();
+    assert!(
+        !channels.is_empty() && channels.iter().all(|c| *c == "scim"),
+        "{data}"
+    );
+    // DELETE, then it is gone.
+    let (status, _, _) = scim
+        .request(reqwest::Method::DELETE, &format!("/Users/{id}"), None, &[])
+        .await;
+    assert_eq!(status, 204);
+    let (status, gone) = scim.get(&format!("/Users/{id}")).await;
+    assert_scim_error(status, &gone, 404, None);
+    // Bad bodies change nothing.
+    for body in [
+        json!("not an object"),
+        json!({ "userName": 5 }),
+        json!({ "userName": "x@scim-w.example", "name": { "givenName": "X" }, "active": "maybe" }),
+        json!({ "userName": "x@scim-w.example", "name": { "givenName": "X" }, "roles": [{ "value": "owner" }] }),
+    ] {
+        let (status, _, bad) = scim
+            .request(reqwest::Method::POST, "/Users", Some(body), &[])
+            .await;
+        assert_eq!(status, 400, "{bad}");
+    }
+    assert!(
+        scim.filter("userName eq \"x@scim-w.example\"")
+            .await
+            .is_empty()
+    );
+}
+
+/// `If-Match` guards PUT, PATCH and DELETE (412 when stale); of two
+/// PATCHes sent at once with one version, exactly one wins.
+async fn if_match_guards_writes(app: &TestApp) {
+    let (_org, token, ids) = org_with_members(app, "scim-etag").await;
+    let scim = Scim { app, token };
+    let ann = ids[1];
+    let (_, headers, _) = scim
+        .request(reqwest::Method::GET, &format!("/Users/{ann}"), None, &[])
+        .await;
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    let rename = |given: &str| {
+        json!({
+            "schemas": [PATCH_OP],
+            "Operations": [{ "op": "replace", "path": "name.givenName", "value": given }],
+        })
+    };
+    let patches: Vec<_> = (0..6)
+        .map(|i| {
+            let etag = etag.clone();
+            let scim = &scim;
+            async move {
+                let (status, _, body) = scim
+                    .request(
+                        reqwest::Method::PATCH,
+                        &format!("/Users/{ann}"),
+                        Some(rename(&format!("Ann{i}"))),
+                        &[("if-match", &etag)],
+                    )
+                    .await;
+                (i, status, body)
+            }
+        })
+        .collect();
+    let results = futures::future::join_all(patches).await;
+    let winners: Vec<usize> = results
+        .iter()
+        .filter(|(_, s, _)| *s == 200)
+        .map(|(i, _, _)| *i)
+        .collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    for (_, status, body) in &results {
+        if *status != 200 {
+            assert_scim_error(*status, body, 412, None);
+        }
+    }
+    let (_, now) = scim.get(&format!("/Users/{ann}")).await;
+    assert_eq!(now["name"]["givenName"], format!("Ann{}", winners[0]));
+    // Stale PUT and DELETE: 412, nothing changed.
+    let (status, _, body) = scim
+        .request(
+            reqwest::Method::PUT,
+            &format!("/Users/{ann}"),
+            Some(new_user("ann@scim-etag.example", "e-1")),
+            &[("if-match", &etag)],
+        )
+        .await;
+    assert_scim_error(status, &body, 412, None);
+    let (status, _, body) = scim
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/Users/{ann}"),
+            None,
+            &[("if-match", &etag)],
+        )
+        .await;
+    assert_scim_error(status, &body, 412, None);
+    let (status, _) = scim.get(&format!("/Users/{ann}")).await;
+    assert_eq!(status, 200);
+}
+
+/// The org's last admin can be neither deactivated nor deleted over SCIM.
+async fn the_last_admin_stays(app: &TestApp) {
+    let (_org, token, ids) = org_with_members(app, "scim-admin").await;
+    let scim = Scim { app, token };
+    let admin = ids[0];
+    let (status, _, body) = scim
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/Users/{admin}"),
+            Some(json!({
+                "schemas": [PATCH_OP],
+                "Operations": [{ "op": "replace", "path": "active", "value": false }],
+            })),
+            &[],
+        )
+        .await;
+    assert_scim_error(status, &body, 409, Some("mutability"));
+    let (status, _, body) = scim
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/Users/{admin}"),
+            None,
+            &[],
+        )
+        .await;
+    assert_scim_error(status, &body, 409, Some("mutability"));
+    let (_, still) = scim.get(&format!("/Users/{admin}")).await;
+    assert_eq!(still["active"], true);
+}
+
 crate::both_backends!(
     discovery_and_access,
     users_are_read_and_filtered,
     users_stay_in_their_org,
+    users_are_written,
+    if_match_guards_writes,
+    the_last_admin_stays,
 );
