@@ -7,6 +7,7 @@ mod dataset;
 mod report;
 mod run;
 mod scenarios;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -65,6 +65,8 @@ pub struct Backend {
     pub pgbench: Option<Pgbench>,
     pub b3: Value,
     pub peak_rss_mb: f64,
+    /// Webhook deliveries of createUser's events, sent while it ran.
+    pub webhooks: WebhookDeliveries,
     pub ratios: Vec<Ratio>,
 }
 
@@ -100,6 +102,52 @@ pub struct SyncResult {
     pub again_statements: u64,
     pub peak_rss_mb: f64,
     pub errors: u64,
+}
+
+/// What a local receiver got from the webhook worker while createUser
+/// ran, its endpoint subscribed to the writes org's `member.created`. Lag
+/// is from the event's `occurredAt` (stamped just before the commit) to
+/// the receiver having read the request, over the first receipt of each
+/// event.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebhookDeliveries {
+    /// `member.created` events createUser wrote (counted in the database).
+    pub created: u64,
+    /// Distinct events received, by the end of the wait.
+    pub delivered: u64,
+    /// Receipts of an event already received.
+    pub duplicates: u64,
+    /// Requests that were no such event: another org or type, no id or
+    /// `occurredAt`, or not readable HTTP.
+    pub other: u64,
+    /// The createUser load's length (all its phases).
+    pub load_s: f64,
+    /// Distinct events received within the load's window.
+    pub delivered_in_load: u64,
+    /// `delivered_in_load` per second of the window.
+    pub per_second: f64,
+    /// `created` per second of the window, to compare with.
+    pub created_per_second: f64,
+    pub lag_p50_ms: f64,
+    pub lag_p99_ms: f64,
+    pub lag_max_ms: f64,
+    /// How long after the load the last event arrived: the backlog the
+    /// worker had left when writes stopped.
+    pub last_after_load_s: f64,
+    /// How long the bench waited after the load for deliveries to catch
+    /// up (at most 60 s).
+    pub waited_s: f64,
+    /// Per second of receipt from the load's start: whether lag grew.
+    pub timeline: Vec<DeliverySecond>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliverySecond {
+    /// Seconds since the load started.
+    pub second: i64,
+    pub delivered: u64,
+    pub lag_p50_ms: f64,
+    pub lag_max_ms: f64,
 }
 
 /// A figure against its target.
@@ -214,6 +262,26 @@ pub fn markdown(report: &Report) -> String {
             out,
             "| B3 batched insert of the sync's rows | {:.2} s | | | | | | | |\n",
             b.b3["seconds"].as_f64().unwrap_or(0.0)
+        );
+        let w = &b.webhooks;
+        let _ = writeln!(
+            out,
+            "| webhooks under createUser | delivered / created | duplicates | deliveries/s in load | created/s in load | lag p50 ms | lag p99 ms | lag max ms | last after load |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(
+            out,
+            "| `member.created` to a local receiver, {:.0} s load | {} / {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} s |\n",
+            w.load_s,
+            w.delivered,
+            w.created,
+            w.duplicates,
+            w.per_second,
+            w.created_per_second,
+            w.lag_p50_ms,
+            w.lag_p99_ms,
+            w.lag_max_ms,
+            w.last_after_load_s
         );
         let _ = writeln!(out, "| ratio | value | target | met |");
         let _ = writeln!(out, "|---|---:|---|---|");

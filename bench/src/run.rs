@@ -16,8 +16,11 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::dataset::{self, BIG_ORG_SLUG, Sizes};
-use crate::report::{Backend, Machine, Ratio, Report, ScenarioResult, SyncResult};
+use crate::report::{
+    Backend, Machine, Ratio, Report, ScenarioResult, SyncResult, WebhookDeliveries,
+};
 use crate::scenarios::{self, Load};
+use crate::webhooks::{self, Receiver};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -184,10 +187,25 @@ fn measure_backend(
         // The writes org's log, filled by createUser just before.
         scenarios::events_page(&writer),
     ];
+    let receiver = Receiver::start()?;
     let mut results = Vec::new();
+    let mut deliveries = None;
     for load in &loads {
         eprintln!("   {}", load.name);
-        let result = measure_load(options, &server, load, timing, cores.map(|c| c.1))?;
+        let (result, webhook) = if load.name == scenarios::CREATE_USER {
+            let (result, webhook) = measure_with_webhook(
+                options,
+                &server,
+                load,
+                timing,
+                cores.map(|c| c.1),
+                (&receiver, &writer, &writes_org),
+            )?;
+            (result, Some(webhook))
+        } else {
+            let result = measure_load(options, &server, load, timing, cores.map(|c| c.1))?;
+            (result, None)
+        };
         eprintln!(
             "      {:.0} req/s; p50 {:.2} ms, p99 {:.2} ms at {:.0}% load; {} errors; {:.2} SQL/request",
             result.max_rps,
@@ -197,8 +215,27 @@ fn measure_backend(
             result.errors,
             result.sql_per_request
         );
+        if let Some(w) = &webhook {
+            eprintln!(
+                "      webhooks: {}/{} delivered, {} duplicates; lag p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
+                 {:.0} deliveries/s in the {:.1} s load ({:.0} created/s); last {:.1} s after it",
+                w.delivered,
+                w.created,
+                w.duplicates,
+                w.lag_p50_ms,
+                w.lag_p99_ms,
+                w.lag_max_ms,
+                w.per_second,
+                w.load_s,
+                w.created_per_second,
+                w.last_after_load_s
+            );
+            deliveries = webhook;
+        }
         results.push(result);
     }
+    drop(receiver);
+    let webhooks = deliveries.ok_or("the createUser scenario did not run")?;
     eprintln!("   syncMembers of {} records", options.sync_records);
     let sync = server.sync(&operator, &run_id, options.sync_records)?;
     eprintln!(
@@ -307,8 +344,74 @@ fn measure_backend(
         pgbench,
         b3,
         peak_rss_mb,
+        webhooks,
         ratios,
     })
+}
+
+/// The longest wait after createUser for its deliveries to catch up.
+const DELIVERY_WAIT: Duration = Duration::from_secs(60);
+/// The wait ends sooner when nothing arrives for this long: longer than
+/// the worker's first retry (10 s), so that one retry can still land.
+const DELIVERY_IDLE: Duration = Duration::from_secs(15);
+/// The least wait, for createUser requests still committing when wrk
+/// stopped.
+const DELIVERY_SETTLE: Duration = Duration::from_secs(1);
+
+/// A load (createUser) run with a webhook endpoint on the writes org that
+/// points at `receiver`, then the deliveries it caused. The endpoint is
+/// deleted afterwards, so that a backlog left after the wait does not go on
+/// loading the server during the next scenarios.
+fn measure_with_webhook(
+    options: &Options,
+    server: &Server,
+    load: &Load,
+    timing: Timing,
+    core: Option<usize>,
+    (receiver, writer, org): (&Receiver, &str, &str),
+) -> Res<(ScenarioResult, WebhookDeliveries)> {
+    let db = roster::db::Db::connect(&server.url, 1)?;
+    let count = || -> Res<u64> { member_created_count(&mut *db.pool.get()?, org) };
+    let hook = server.create_webhook(writer, &receiver.url())?;
+    receiver.clear();
+    let before = count()?;
+    let started = chrono::Utc::now();
+    let result = measure_load(options, server, load, timing, core)?;
+    let ended = chrono::Utc::now();
+    let waited = webhooks::wait_for_deliveries(
+        receiver,
+        org,
+        &mut || Ok(count()?.saturating_sub(before)),
+        DELIVERY_SETTLE,
+        DELIVERY_IDLE,
+        DELIVERY_WAIT,
+    )?;
+    let summary = webhooks::summarize(
+        &receiver.receipts(),
+        receiver.rejected(),
+        org,
+        waited.created,
+        (started, ended),
+        waited.seconds,
+    );
+    // The figures are in hand; a failed clean-up costs at most some
+    // background sending, so it is reported, not fatal.
+    if let Err(error) = server.delete_webhook(writer, &hook) {
+        eprintln!("      could not delete the bench's webhook: {error}");
+    }
+    Ok((result, summary))
+}
+
+/// `member.created` events of `org` in the log.
+fn member_created_count(conn: &mut roster::db::DbConn, org: &str) -> Res<u64> {
+    use diesel::prelude::*;
+    use roster::db::schema::events;
+    let n: i64 = events::table
+        .filter(events::org_id.eq(org))
+        .filter(events::kind.eq(webhooks::EVENT_TYPE))
+        .count()
+        .get_result(conn)?;
+    Ok(n.max(0) as u64)
 }
 
 /// Runs a baseline subcommand of this binary, pinned like the server.
@@ -547,6 +650,12 @@ impl Server {
             ])
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .args(["--workers", "1", "--db-pool-size", "4"])
+            // The webhook worker runs (whatever the caller's environment
+            // says) and may send to the bench's receiver on plain http at
+            // 127.0.0.1.
+            .env("ROSTER_WEBHOOK_DELIVERY", "true")
+            .env("ROSTER_WEBHOOK_ALLOW_HTTP", "true")
+            .env("ROSTER_WEBHOOK_ALLOW_PRIVATE", "true")
             .stdout(Stdio::null())
             .spawn()?;
         let server = Self {
@@ -635,6 +744,33 @@ impl Server {
             .as_str()
             .map(str::to_owned)
             .ok_or_else(|| format!("createOrg failed: {data}").into())
+    }
+
+    /// A webhook endpoint of the token's org at `url`, for `member.created`
+    /// only; its id.
+    fn create_webhook(&self, token: &str, url: &str) -> Res<String> {
+        let data = self.graphql(
+            token,
+            "mutation($url: String!, $types: [String!]) { createWebhook(url: $url, types: $types, description: \"roster-bench receiver\") { result error webhook { id } } }",
+            json!({ "url": url, "types": [webhooks::EVENT_TYPE] }),
+        )?;
+        data["createWebhook"]["webhook"]["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("createWebhook failed: {data}").into())
+    }
+
+    fn delete_webhook(&self, token: &str, id: &str) -> Res<()> {
+        let data = self.graphql(
+            token,
+            "mutation($id: Uuid!) { deleteWebhook(id: $id) { result error } }",
+            json!({ "id": id }),
+        )?;
+        if data["deleteWebhook"]["error"].is_null() {
+            Ok(())
+        } else {
+            Err(format!("deleteWebhook failed: {data}").into())
+        }
     }
 
     /// The cursor after the first `position` members (NAME order).

@@ -89,9 +89,13 @@ pub fn members_page(name: &'static str, token: &str, after: Option<&str>) -> Loa
     }
 }
 
+/// The createUser scenario's name: the one run with a webhook endpoint
+/// on its org (see `webhooks`).
+pub const CREATE_USER: &str = "createUser";
+
 pub fn create_user(token: &str) -> Load {
     Load {
-        name: "createUser",
+        name: CREATE_USER,
         path: "/graphql",
         body: Some(body(
             r#"mutation($e: String!) { createUser(email: $e, first: "New", last: "Hire") { id result errorCode } }"#,
