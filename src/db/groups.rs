@@ -272,6 +272,40 @@ pub fn memberships_of(
     Ok(rows)
 }
 
+/// Adds many group memberships, raising the versions of the groups and
+/// members concerned (once each).
 pub fn add_many(conn: &mut DbConn, rows: &[GroupMembershipRow]) -> QueryResult<usize> {
-    super::insert_chunks!(conn, group_memberships::table, rows)
+    let added: QueryResult<usize> = super::insert_chunks!(conn, group_memberships::table, rows);
+    let added = added?;
+    let mut touched_groups: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r.org_id.as_str(), r.group_id.as_str()))
+        .collect();
+    touched_groups.sort_unstable();
+    touched_groups.dedup();
+    for (org, group) in touched_groups {
+        diesel::update(groups::table.find((org, group)))
+            .set(groups::version.eq(groups::version + 1))
+            .execute(conn)?;
+    }
+    let mut touched_members: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r.org_id.as_str(), r.user_id.as_str()))
+        .collect();
+    touched_members.sort_unstable();
+    touched_members.dedup();
+    for chunk in touched_members.chunk_by(|a, b| a.0 == b.0) {
+        let org = chunk[0].0;
+        let users: Vec<&str> = chunk.iter().map(|(_, u)| *u).collect();
+        for ids in users.chunks(super::IN_CHUNK) {
+            diesel::update(
+                memberships::table
+                    .filter(memberships::org_id.eq(org))
+                    .filter(memberships::user_id.eq_any(ids)),
+            )
+            .set(memberships::version.eq(memberships::version + 1))
+            .execute(conn)?;
+        }
+    }
+    Ok(added)
 }

@@ -195,7 +195,18 @@ async fn group_versions_guard_updates(app: &TestApp) {
         &format!("userId: \"{ann}\", groupId: \"{group}\""),
     )
     .await;
-    assert!(version(&read(admin.clone()).await) > v2);
+    let v3 = version(&read(admin.clone()).await);
+    assert!(v3 > v2);
+    // Group memberships a sync or upsert writes raise it too.
+    let synced = app
+        .data(
+            &admin,
+            "mutation { r: upsertMember(email: \"cy@ver-g.example\", user: { firstName: \"Cy\" }, groups: [\"Sales EU\"]) { result } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(synced["r"]["result"], "created", "{synced}");
+    assert!(version(&read(admin.clone()).await) > v3);
 }
 
 /// Many writers with the same version at once: exactly one wins, the rest
