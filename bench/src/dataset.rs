@@ -114,6 +114,7 @@ pub fn group_row(org_id: &str, g: usize, at: NaiveDateTime) -> GroupRow {
         created_at: at,
         updated_at: at,
         version: 1,
+        external_id: None,
     }
 }
 

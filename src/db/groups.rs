@@ -194,6 +194,20 @@ pub fn group_users(
 }
 
 /// The org's group with this name key (the lower-cased name).
+/// The org's group with this external id.
+pub fn find_by_external_id(
+    conn: &mut DbConn,
+    org_id: &str,
+    external_id: &str,
+) -> QueryResult<Option<GroupRow>> {
+    groups::table
+        .filter(groups::org_id.eq(org_id))
+        .filter(groups::external_id.eq(external_id))
+        .select(GroupRow::as_select())
+        .first(conn)
+        .optional()
+}
+
 pub fn find_by_key(conn: &mut DbConn, org_id: &str, key: &str) -> QueryResult<Option<GroupRow>> {
     groups::table
         .filter(groups::org_id.eq(org_id))

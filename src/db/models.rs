@@ -170,6 +170,8 @@ pub struct GroupRow {
     pub updated_at: NaiveDateTime,
     /// Raised by every change to the group or its members.
     pub version: i64,
+    /// The identity provider's id for it (SCIM), unique in the org.
+    pub external_id: Option<String>,
 }
 
 #[derive(Debug, Default, AsChangeset)]
@@ -178,6 +180,7 @@ pub struct GroupChanges {
     pub name: Option<String>,
     pub name_key: Option<String>,
     pub description: Option<Option<String>>,
+    pub external_id: Option<Option<String>>,
     pub updated_at: Option<NaiveDateTime>,
 }
 

@@ -68,6 +68,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> BigInt,
+        external_id -> Nullable<Text>,
     }
 }
 

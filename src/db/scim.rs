@@ -13,8 +13,8 @@ use diesel::sql_types::Bool;
 use serde_json::Value;
 
 use super::DbConn;
-use super::models::{MembershipRow, UserRow};
-use super::schema::{memberships, users};
+use super::models::{GroupRow, MembershipRow, UserRow};
+use super::schema::{group_memberships, groups, memberships, users};
 use crate::domain::scim_filter::{AttrPath, CompareOp, Filter};
 
 type Source = InnerJoinQuerySource<memberships::table, users::table>;
@@ -281,5 +281,201 @@ pub fn users(
         (false, true) => query.order((memberships::created_at.desc(), memberships::user_id.desc())),
     };
     let rows = query.offset(offset).limit(limit).load(conn)?;
+    Ok((total, rows))
+}
+
+/// A condition on one group row.
+pub type GroupCondition = Box<dyn BoxableExpression<groups::table, Backend, SqlType = Bool>>;
+
+fn group_always(value: bool) -> GroupCondition {
+    Box::new(sql::<Bool>(if value { "1 = 1" } else { "1 = 0" }))
+}
+
+/// Whether the group has the member `user` (`members eq "…"`,
+/// `members[value eq "…"]`).
+fn has_member(user: &str) -> GroupCondition {
+    Box::new(diesel::dsl::exists(
+        group_memberships::table
+            .filter(group_memberships::org_id.eq(groups::org_id))
+            .filter(group_memberships::group_id.eq(groups::id))
+            .filter(group_memberships::user_id.eq(user.to_owned())),
+    ))
+}
+
+fn group_compare(
+    path: &AttrPath,
+    op: CompareOp,
+    value: &Value,
+) -> Result<GroupCondition, Unsupported> {
+    let not_for = |what: &str| {
+        unsupported(format!(
+            "{} cannot be compared with {op:?} ({what})",
+            path.dotted()
+        ))
+    };
+    match (path.name.as_str(), path.sub.as_deref()) {
+        ("id", None) => {
+            let v = text(value, path)?.to_owned();
+            match op {
+                CompareOp::Eq => Ok(Box::new(groups::id.eq(v))),
+                CompareOp::Ne => Ok(Box::new(groups::id.ne(v))),
+                _ => Err(not_for("eq or ne only")),
+            }
+        }
+        // Names are unique ignoring case: compared by their key.
+        ("displayname", None) => {
+            let v = crate::domain::search_key(text(value, path)?);
+            let column = groups::name_key;
+            Ok(match op {
+                CompareOp::Eq => Box::new(column.eq(v)),
+                CompareOp::Ne => Box::new(column.ne(v)),
+                CompareOp::Gt => Box::new(column.gt(v)),
+                CompareOp::Ge => Box::new(column.ge(v)),
+                CompareOp::Lt => Box::new(column.lt(v)),
+                CompareOp::Le => Box::new(column.le(v)),
+                CompareOp::Co | CompareOp::Sw | CompareOp::Ew => {
+                    Box::new(column.like(pattern(op, &v)).escape('\\'))
+                }
+            })
+        }
+        ("externalid", None) => {
+            let v = text(value, path)?.to_owned();
+            let column = groups::external_id;
+            match op {
+                CompareOp::Eq => Ok(Box::new(
+                    column.is_not_null().and(column.assume_not_null().eq(v)),
+                )),
+                CompareOp::Ne => Ok(Box::new(
+                    column.is_null().or(column.assume_not_null().ne(v)),
+                )),
+                _ => Err(not_for("externalId is case-exact: eq or ne only")),
+            }
+        }
+        ("members", None) | ("members", Some("value")) => {
+            let v = text(value, path)?;
+            match op {
+                CompareOp::Eq => Ok(has_member(v)),
+                CompareOp::Ne => Ok(Box::new(diesel::dsl::not(has_member(v)))),
+                _ => Err(not_for("eq or ne only")),
+            }
+        }
+        ("meta", Some(which @ ("lastmodified" | "created"))) => {
+            let at = timestamp(value, path)?;
+            macro_rules! on {
+                ($column:expr) => {
+                    match op {
+                        CompareOp::Eq => Box::new($column.eq(at)) as GroupCondition,
+                        CompareOp::Ne => Box::new($column.ne(at)),
+                        CompareOp::Gt => Box::new($column.gt(at)),
+                        CompareOp::Ge => Box::new($column.ge(at)),
+                        CompareOp::Lt => Box::new($column.lt(at)),
+                        CompareOp::Le => Box::new($column.le(at)),
+                        _ => {
+                            return Err(not_for(
+                                "a date-time compares with eq, ne, gt, ge, lt or le",
+                            ))
+                        }
+                    }
+                };
+            }
+            Ok(if which == "created" {
+                on!(groups::created_at)
+            } else {
+                on!(groups::updated_at)
+            })
+        }
+        _ => Err(unsupported(format!(
+            "filtering Groups on {} is not supported; see docs/scim.md",
+            path.dotted()
+        ))),
+    }
+}
+
+const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:group";
+
+/// The condition a Group filter stands for.
+pub fn group_condition(filter: &Filter) -> Result<GroupCondition, Unsupported> {
+    let check_uri = |path: &AttrPath| match &path.uri {
+        Some(uri) if uri != GROUP_SCHEMA => Err(unsupported(format!(
+            "filtering on {uri}:{} is not supported",
+            path.dotted()
+        ))),
+        _ => Ok(()),
+    };
+    Ok(match filter {
+        Filter::Compare { path, op, value } => {
+            check_uri(path)?;
+            group_compare(path, *op, value)?
+        }
+        Filter::Present(path) => {
+            check_uri(path)?;
+            match path.name.as_str() {
+                "id" | "displayname" | "meta" => group_always(true),
+                "externalid" => Box::new(groups::external_id.is_not_null()),
+                "members" => Box::new(diesel::dsl::exists(
+                    group_memberships::table
+                        .filter(group_memberships::org_id.eq(groups::org_id))
+                        .filter(group_memberships::group_id.eq(groups::id)),
+                )),
+                _ => {
+                    return Err(unsupported(format!(
+                        "filtering Groups on {} is not supported",
+                        path.dotted()
+                    )));
+                }
+            }
+        }
+        Filter::And(a, b) => Box::new(group_condition(a)?.and(group_condition(b)?)),
+        Filter::Or(a, b) => Box::new(group_condition(a)?.or(group_condition(b)?)),
+        Filter::Not(inner) => Box::new(diesel::dsl::not(group_condition(inner)?)),
+        Filter::ValuePath { path, filter } if path.name == "members" => match filter.as_ref() {
+            Filter::Compare {
+                path: inner,
+                op: CompareOp::Eq,
+                value,
+            } if inner.name == "value" => has_member(text(value, inner)?),
+            _ => return Err(unsupported("members[...] takes value eq \"<user id>\"")),
+        },
+        Filter::ValuePath { path, .. } => {
+            return Err(unsupported(format!(
+                "filtering Groups on {}[...] is not supported",
+                path.name
+            )));
+        }
+    })
+}
+
+/// The org's groups matching `condition`: how many, and the page from
+/// `offset`, by name.
+pub fn groups(
+    conn: &mut DbConn,
+    org_id: &str,
+    condition: impl Fn() -> Option<GroupCondition>,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<(i64, Vec<GroupRow>)> {
+    let mut counted = groups::table
+        .filter(groups::org_id.eq(org_id.to_owned()))
+        .count()
+        .into_boxed();
+    if let Some(c) = condition() {
+        counted = counted.filter(c);
+    }
+    let total: i64 = counted.get_result(conn)?;
+    if limit == 0 {
+        return Ok((total, Vec::new()));
+    }
+    let mut query = groups::table
+        .filter(groups::org_id.eq(org_id.to_owned()))
+        .select(GroupRow::as_select())
+        .into_boxed();
+    if let Some(c) = condition() {
+        query = query.filter(c);
+    }
+    let rows = query
+        .order((groups::name_key.asc(), groups::id.asc()))
+        .offset(offset)
+        .limit(limit)
+        .load(conn)?;
     Ok((total, rows))
 }

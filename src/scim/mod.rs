@@ -18,7 +18,7 @@ use crate::auth::{Channel, Principal};
 use crate::domain::scim_filter;
 use crate::error::{Code, Error};
 use crate::http::{AppState, Refusal, caller_of};
-use crate::service::{SCIM_MAX_RESULTS, ScimUserQuery};
+use crate::service::{SCIM_MAX_RESULTS, ScimGroupQuery, ScimUserQuery};
 
 pub const SCIM_JSON: &str = "application/scim+json";
 const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
@@ -43,6 +43,13 @@ pub fn routes() -> actix_web::Scope {
         .route("/Users/{id}", web::put().to(replace_user))
         .route("/Users/{id}", web::patch().to(patch_user))
         .route("/Users/{id}", web::delete().to(delete_user))
+        .route("/Groups", web::get().to(list_groups))
+        .route("/Groups", web::post().to(create_group))
+        .route("/Groups/.search", web::post().to(search_groups))
+        .route("/Groups/{id}", web::get().to(get_group))
+        .route("/Groups/{id}", web::put().to(replace_group))
+        .route("/Groups/{id}", web::patch().to(patch_group))
+        .route("/Groups/{id}", web::delete().to(delete_group))
         .default_service(web::to(not_supported))
 }
 
@@ -299,21 +306,9 @@ async fn users(req: HttpRequest, state: web::Data<AppState>, params: ListParams)
         Ok(who) => who,
         Err(refused) => return refused,
     };
-    let filter = match params.filter.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(text) => match scim_filter::parse(text) {
-            Ok(filter) => Some(filter),
-            Err(e) => return error(StatusCode::BAD_REQUEST, Some("invalidFilter"), &e.0),
-        },
-    };
-    let invalid = |detail: String| error(StatusCode::BAD_REQUEST, Some("invalidValue"), &detail);
-    let start_index = match integer(&params.start_index, "startIndex") {
-        Ok(n) => n.unwrap_or(1).max(1),
-        Err(bad) => return invalid(bad),
-    };
-    let count = match integer(&params.count, "count") {
-        Ok(n) => n.unwrap_or(SCIM_MAX_RESULTS).clamp(0, SCIM_MAX_RESULTS),
-        Err(bad) => return invalid(bad),
+    let listing = match listing(&params) {
+        Ok(listing) => listing,
+        Err(bad) => return *bad,
     };
     let sort_by_user_name = match params.sort_by.as_deref().map(str::to_ascii_lowercase) {
         None => false,
@@ -331,14 +326,11 @@ async fn users(req: HttpRequest, state: web::Data<AppState>, params: ListParams)
         .sort_order
         .as_deref()
         .is_some_and(|o| o.eq_ignore_ascii_case("descending"));
-    let projection = resources::Projection::new(
-        names(&params.attributes),
-        names(&params.excluded_attributes),
-    );
+    let projection = listing.projection;
     let query = ScimUserQuery {
-        filter,
-        start_index,
-        count,
+        filter: listing.filter,
+        start_index: listing.start_index,
+        count: listing.count,
         sort_by_user_name,
         descending,
         with_groups: projection.wants("groups"),
@@ -600,6 +592,295 @@ async fn delete_user(
         Err(bad) => return *bad,
     };
     match state.service.scim_remove_user(&who, &id, expected).await {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(e) => from_service(&e, false),
+    }
+}
+
+/// A list's filter, paging and projection, read once for either resource.
+struct Listing {
+    filter: Option<scim_filter::Filter>,
+    start_index: i64,
+    count: i64,
+    projection: resources::Projection,
+}
+
+fn listing(params: &ListParams) -> Result<Listing, Box<HttpResponse>> {
+    let filter =
+        match params.filter.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => Some(scim_filter::parse(text).map_err(|e| {
+                Box::new(error(StatusCode::BAD_REQUEST, Some("invalidFilter"), &e.0))
+            })?),
+        };
+    let invalid = |detail: String| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            Some("invalidValue"),
+            &detail,
+        ))
+    };
+    let start_index = integer(&params.start_index, "startIndex").map_err(invalid)?;
+    let count = integer(&params.count, "count").map_err(invalid)?;
+    Ok(Listing {
+        filter,
+        start_index: start_index.unwrap_or(1).max(1),
+        count: count.unwrap_or(SCIM_MAX_RESULTS).clamp(0, SCIM_MAX_RESULTS),
+        projection: resources::Projection::new(
+            names(&params.attributes),
+            names(&params.excluded_attributes),
+        ),
+    })
+}
+
+async fn list_groups(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let params = match web::Query::<ListParams>::from_query(req.query_string()) {
+        Ok(params) => params.into_inner(),
+        Err(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                Some("invalidValue"),
+                "the query string is malformed",
+            );
+        }
+    };
+    groups(req, state, params).await
+}
+
+async fn search_groups(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    match serde_json::from_slice::<ListParams>(&body) {
+        Ok(params) => groups(req, state, params).await,
+        Err(_) => error(
+            StatusCode::BAD_REQUEST,
+            Some("invalidSyntax"),
+            "the body must be a SearchRequest (JSON)",
+        ),
+    }
+}
+
+async fn groups(req: HttpRequest, state: web::Data<AppState>, params: ListParams) -> HttpResponse {
+    let who = match caller(&req, &state).await {
+        Ok(who) => who,
+        Err(refused) => return refused,
+    };
+    let listing = match listing(&params) {
+        Ok(listing) => listing,
+        Err(bad) => return *bad,
+    };
+    let query = ScimGroupQuery {
+        filter: listing.filter,
+        start_index: listing.start_index,
+        count: listing.count,
+        with_members: listing.projection.wants("members"),
+    };
+    match state.service.scim_groups(&who, query).await {
+        Ok(page) => {
+            let base = base_url(&req);
+            let items = page
+                .items
+                .iter()
+                .map(|g| listing.projection.apply(resources::group(g, &base)))
+                .collect();
+            answer(StatusCode::OK, &list(page.total, page.start_index, items))
+        }
+        Err(e) => from_service(&e, true),
+    }
+}
+
+/// A Group answer with its ETag (and `Location` when created).
+fn group_answer(
+    status: StatusCode,
+    group: &crate::service::ScimGroup,
+    body: Value,
+) -> HttpResponse {
+    let mut response = answer(status, &body);
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&resources::etag(group.group.version)) {
+        headers.insert(header::ETAG, value);
+    }
+    if status == StatusCode::CREATED
+        && let Some(location) = body["meta"]["location"].as_str()
+        && let Ok(value) = HeaderValue::from_str(location)
+    {
+        headers.insert(header::LOCATION, value);
+    }
+    response
+}
+
+async fn get_group(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let who = match caller(&req, &state).await {
+        Ok(who) => who,
+        Err(refused) => return refused,
+    };
+    let params = web::Query::<ListParams>::from_query(req.query_string())
+        .map(|p| p.into_inner())
+        .unwrap_or_default();
+    let projection = resources::Projection::new(
+        names(&params.attributes),
+        names(&params.excluded_attributes),
+    );
+    match state
+        .service
+        .scim_group(&who, &id, projection.wants("members"))
+        .await
+    {
+        Ok(group) => {
+            let etag = resources::etag(group.group.version);
+            let unchanged = req
+                .headers()
+                .get(header::IF_NONE_MATCH)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+            if unchanged {
+                return HttpResponse::NotModified()
+                    .insert_header((header::ETAG, etag))
+                    .finish();
+            }
+            let body = projection.apply(resources::group(&group, &base_url(&req)));
+            group_answer(StatusCode::OK, &group, body)
+        }
+        Err(e) => from_service(&e, false),
+    }
+}
+
+async fn create_group(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let who = match caller(&req, &state).await {
+        Ok(who) => who,
+        Err(refused) => return refused,
+    };
+    let body = match json_body(&body) {
+        Ok(body) => body,
+        Err(bad) => return *bad,
+    };
+    let input = match resources::group_input(&body, false) {
+        Ok(input) => input,
+        Err(resources::BadUser(scim_type, detail)) => {
+            return error(StatusCode::BAD_REQUEST, Some(scim_type), &detail);
+        }
+    };
+    match state.service.scim_create_group(&who, input).await {
+        Ok(group) => {
+            let body = resources::group(&group, &base_url(&req));
+            group_answer(StatusCode::CREATED, &group, body)
+        }
+        Err(e) => from_service(&e, false),
+    }
+}
+
+async fn replace_group(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let who = match caller(&req, &state).await {
+        Ok(who) => who,
+        Err(refused) => return refused,
+    };
+    let (body, expected) = match (json_body(&body), if_match(&req)) {
+        (Ok(body), Ok(expected)) => (body, expected),
+        (Err(bad), _) | (_, Err(bad)) => return *bad,
+    };
+    let input = match resources::group_input(&body, true) {
+        Ok(input) => input,
+        Err(resources::BadUser(scim_type, detail)) => {
+            return error(StatusCode::BAD_REQUEST, Some(scim_type), &detail);
+        }
+    };
+    match state
+        .service
+        .scim_replace_group(&who, &id, input, expected)
+        .await
+    {
+        Ok(group) => {
+            let body = resources::group(&group, &base_url(&req));
+            group_answer(StatusCode::OK, &group, body)
+        }
+        Err(e) => from_service(&e, false),
+    }
+}
+
+async fn patch_group(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let who = match caller(&req, &state).await {
+        Ok(who) => who,
+        Err(refused) => return refused,
+    };
+    let (body, expected) = match (json_body(&body), if_match(&req)) {
+        (Ok(body), Ok(expected)) => (body, expected),
+        (Err(bad), _) | (_, Err(bad)) => return *bad,
+    };
+    let base = base_url(&req);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let current = match state.service.scim_group(&who, &id, true).await {
+            Ok(group) => group,
+            Err(e) => return from_service(&e, false),
+        };
+        if expected.is_some_and(|v| v != current.group.version) {
+            return error(
+                StatusCode::PRECONDITION_FAILED,
+                None,
+                "the Group changed since that version; read it again",
+            );
+        }
+        let mut doc = resources::group(&current, &base);
+        if let Err(patch::PatchError(scim_type, detail)) = patch::apply(&mut doc, &body, &[]) {
+            return error(StatusCode::BAD_REQUEST, Some(scim_type), &detail);
+        }
+        let input = match resources::group_input(&doc, true) {
+            Ok(input) => input,
+            Err(resources::BadUser(scim_type, detail)) => {
+                return error(StatusCode::BAD_REQUEST, Some(scim_type), &detail);
+            }
+        };
+        let version = Some(current.group.version);
+        match state
+            .service
+            .scim_replace_group(&who, &id, input, version)
+            .await
+        {
+            Ok(group) => {
+                let body = resources::group(&group, &base);
+                return group_answer(StatusCode::OK, &group, body);
+            }
+            Err(Error::Conflict(_)) if expected.is_none() && attempt < PATCH_ATTEMPTS => continue,
+            Err(e) => return from_service(&e, false),
+        }
+    }
+}
+
+async fn delete_group(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let who = match caller(&req, &state).await {
+        Ok(who) => who,
+        Err(refused) => return refused,
+    };
+    let expected = match if_match(&req) {
+        Ok(expected) => expected,
+        Err(bad) => return *bad,
+    };
+    match state.service.scim_remove_group(&who, &id, expected).await {
         Ok(()) => HttpResponse::NoContent().finish(),
         Err(e) => from_service(&e, false),
     }

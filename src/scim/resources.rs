@@ -107,6 +107,7 @@ impl Projection {
     fn top(path: &str) -> &str {
         let path = path
             .strip_prefix(&USER_SCHEMA.to_ascii_lowercase())
+            .or_else(|| path.strip_prefix(&GROUP_SCHEMA.to_ascii_lowercase()))
             .map(|p| p.trim_start_matches(':'))
             .unwrap_or(path);
         path.split('.').next().unwrap_or(path)
@@ -156,16 +157,27 @@ pub fn service_provider_config(base: &str) -> Value {
 }
 
 pub fn resource_types(base: &str) -> Vec<Value> {
-    vec![json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
-        "id": "User",
-        "name": "User",
-        "endpoint": "/Users",
-        "description": "A member of the org",
-        "schema": USER_SCHEMA,
-        "schemaExtensions": [{ "schema": ENTERPRISE_SCHEMA, "required": false }],
-        "meta": { "resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/User") },
-    })]
+    vec![
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+            "id": "Group",
+            "name": "Group",
+            "endpoint": "/Groups",
+            "description": "A group of the org",
+            "schema": GROUP_SCHEMA,
+            "meta": { "resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/Group") },
+        }),
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+            "id": "User",
+            "name": "User",
+            "endpoint": "/Users",
+            "description": "A member of the org",
+            "schema": USER_SCHEMA,
+            "schemaExtensions": [{ "schema": ENTERPRISE_SCHEMA, "required": false }],
+            "meta": { "resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/User") },
+        }),
+    ]
 }
 
 fn attribute(name: &str, kind: &str, multi: bool, mutability: &str, subs: Vec<Value>) -> Value {
@@ -223,7 +235,19 @@ pub fn schemas(base: &str) -> Vec<Value> {
         "attributes": enterprise_attributes,
         "meta": { "resourceType": "Schema", "location": format!("{base}/Schemas/{ENTERPRISE_SCHEMA}") },
     });
-    vec![user, enterprise]
+    let group = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
+        "id": GROUP_SCHEMA,
+        "name": "Group",
+        "description": "A group of the org",
+        "attributes": [
+            s("displayName"),
+            s("externalId"),
+            attribute("members", "complex", true, "readWrite", vec![s("value"), s("display"), s("type"), s("$ref")]),
+        ],
+        "meta": { "resourceType": "Schema", "location": format!("{base}/Schemas/{GROUP_SCHEMA}") },
+    });
+    vec![user, enterprise, group]
 }
 
 /// Why a User body cannot be taken: SCIM's `scimType` and a sentence.
@@ -378,5 +402,86 @@ pub fn record_from_user(
         groups: None,
         send_invite: false,
         user_id: None,
+    })
+}
+
+pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+
+/// A group as a SCIM Group; `members` only when they were loaded.
+pub fn group(group: &crate::service::ScimGroup, base: &str) -> Value {
+    let g = &group.group;
+    let id = g.id.to_string();
+    let mut value = json!({
+        "schemas": [GROUP_SCHEMA],
+        "id": id,
+        "displayName": g.name,
+        "meta": {
+            "resourceType": "Group",
+            "created": time(g.created_at),
+            "lastModified": time(g.updated_at),
+            "location": format!("{base}/Groups/{id}"),
+            "version": etag(g.version),
+        },
+    });
+    if let Some(external_id) = &g.external_id {
+        value["externalId"] = json!(external_id);
+    }
+    if let Some(members) = &group.members {
+        value["members"] = members
+            .iter()
+            .map(|(user, name)| {
+                json!({
+                    "value": user.to_string(),
+                    "display": name,
+                    "type": "User",
+                    "$ref": format!("{base}/Users/{user}"),
+                })
+            })
+            .collect();
+    }
+    value
+}
+
+/// A Group body as what the group becomes. With `replace`, a missing
+/// `externalId` clears it; `members` left out stay as they are unless
+/// `replace` (then there are none).
+pub fn group_input(body: &Value, replace: bool) -> Result<crate::service::ScimGroupInput, BadUser> {
+    use super::patch::get_ci;
+    let bad = |detail: &str| BadUser("invalidValue", detail.to_owned());
+    if !body.is_object() {
+        return Err(BadUser(
+            "invalidSyntax",
+            "a Group must be a JSON object".into(),
+        ));
+    }
+    let display_name = get_ci(body, "displayName")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("displayName is required"))?
+        .to_owned();
+    let external_id = match get_ci(body, "externalId") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(bad("externalId must be a string")),
+    };
+    let members = match get_ci(body, "members") {
+        None | Some(Value::Null) if replace => Some(Vec::new()),
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .map(|m| {
+                    get_ci(m, "value")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                        .ok_or_else(|| bad("each member needs a value (a user id)"))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Some(_) => return Err(bad("members must be a list")),
+    };
+    Ok(crate::service::ScimGroupInput {
+        display_name,
+        external_id,
+        members,
     })
 }

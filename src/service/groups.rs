@@ -1,5 +1,6 @@
 //! Groups inside an org and who is in them.
 
+use super::Tx;
 use super::events::{self, Draft, kind};
 use super::rows::{ensure_org, member_not_found, new_group_member};
 use super::rules::{check_version, stale};
@@ -10,6 +11,7 @@ use crate::db::models::{GroupChanges, GroupRow};
 use crate::db::{DbConn, groups, members};
 use crate::domain::{GroupId, GroupName, OrgId, UserId, optional_text};
 use crate::error::{Error, Result};
+use std::collections::HashSet;
 
 /// `groupUsers` with neither a group nor a user returns at most this many.
 pub const GROUP_USERS_LIMIT: i64 = 500;
@@ -53,89 +55,220 @@ fn ensure_name_free(conn: &mut DbConn, org: &str, key: &str, except: Option<&str
     }
 }
 
+/// A group's new settings; `None` leaves one as it is.
+#[derive(Debug, Clone, Default)]
+pub(super) struct GroupSettings {
+    /// The name and its key.
+    pub(super) name: Option<(String, String)>,
+    pub(super) description: Option<Option<String>>,
+    pub(super) external_id: Option<Option<String>>,
+}
+
+fn ensure_external_id_free(
+    conn: &mut DbConn,
+    org: &str,
+    external_id: &str,
+    except: Option<&str>,
+) -> Result<()> {
+    match groups::find_by_external_id(conn, org, external_id)? {
+        Some(group) if Some(group.id.as_str()) != except => Err(Error::Duplicate(
+            "a group with this externalId already exists in this org".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Creates a group, with its event: the one way groups are made.
+pub(super) fn insert_group(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    (name, key): (String, String),
+    description: Option<String>,
+    external_id: Option<String>,
+) -> Result<GroupRow> {
+    ensure_org(tx, org)?;
+    let org_db = org.as_db();
+    ensure_name_free(tx, &org_db, &key, None)?;
+    if let Some(external_id) = &external_id {
+        ensure_external_id_free(tx, &org_db, external_id, None)?;
+    }
+    let at = now();
+    let row = GroupRow {
+        org_id: org_db,
+        id: GroupId::new().as_db(),
+        name,
+        name_key: key,
+        description,
+        created_at: at,
+        updated_at: at,
+        version: 1,
+        external_id,
+    };
+    groups::insert(tx, &row)?;
+    let mut draft = Draft::new(Some(&row.org_id), kind::GROUP_CREATED, "group", &row.id)
+        .set("name", row.name.clone())
+        .set("description", row.description.clone());
+    if row.external_id.is_some() {
+        draft = draft.set("externalId", row.external_id.clone());
+    }
+    tx.record(draft);
+    Ok(row)
+}
+
+/// Changes a group's settings, with its event, while at `if_version`
+/// (when given); whether anything changed.
+pub(super) fn change_group(
+    tx: &mut Tx<'_>,
+    current: &GroupRow,
+    settings: &GroupSettings,
+    if_version: Option<i64>,
+) -> Result<bool> {
+    check_version("group", current.version, if_version)?;
+    let org = current.org_id.as_str();
+    let mut changes = GroupChanges::default();
+    if let Some((name, key)) = &settings.name
+        && *name != current.name
+    {
+        if *key != current.name_key {
+            ensure_name_free(tx, org, key, Some(&current.id))?;
+        }
+        changes.name = Some(name.clone());
+        changes.name_key = Some(key.clone());
+    }
+    if let Some(description) = &settings.description
+        && *description != current.description
+    {
+        changes.description = Some(description.clone());
+    }
+    if let Some(external_id) = &settings.external_id
+        && *external_id != current.external_id
+    {
+        if let Some(value) = external_id {
+            ensure_external_id_free(tx, org, value, Some(&current.id))?;
+        }
+        changes.external_id = Some(external_id.clone());
+    }
+    if changes.name.is_none() && changes.description.is_none() && changes.external_id.is_none() {
+        return Ok(false);
+    }
+    changes.updated_at = Some(now());
+    if groups::update(tx, org, &current.id, &changes, if_version)? == 0 {
+        // A concurrent writer moved the version since it was read.
+        return Err(stale("group", if_version.unwrap_or(current.version)));
+    }
+    let mut draft = Draft::new(Some(org), kind::GROUP_UPDATED, "group", &current.id);
+    if let Some(name) = &changes.name {
+        draft = draft.change("name", current.name.clone(), name.clone());
+    }
+    if let Some(description) = &changes.description {
+        draft = draft.change(
+            "description",
+            current.description.clone(),
+            description.clone(),
+        );
+    }
+    if let Some(external_id) = &changes.external_id {
+        draft = draft.change(
+            "externalId",
+            current.external_id.clone(),
+            external_id.clone(),
+        );
+    }
+    tx.record(draft);
+    Ok(true)
+}
+
+/// Makes the group's members exactly `wanted` (user ids), adding and
+/// removing with an event each; every one must be a member of the org.
+pub(super) fn set_group_members(
+    tx: &mut Tx<'_>,
+    group: &GroupRow,
+    wanted: &[String],
+) -> Result<()> {
+    let org = group.org_id.as_str();
+    groups::lock(tx, org, &group.id)?;
+    let refs: Vec<&str> = wanted.iter().map(String::as_str).collect();
+    let known: HashSet<String> = members::of_users(tx, org, &refs)?
+        .into_iter()
+        .map(|m| m.user_id)
+        .collect();
+    if let Some(stranger) = wanted.iter().find(|id| !known.contains(*id)) {
+        return Err(Error::invalid(format!(
+            "{stranger} is not a member of this org"
+        )));
+    }
+    let current: HashSet<String> = groups::member_ids(tx, org, &group.id)?
+        .into_iter()
+        .collect();
+    for user in current.iter().filter(|u| !wanted.contains(u)) {
+        tx.remove_from_group(org, &group.id, user)?;
+    }
+    let mut added = HashSet::new();
+    for user in wanted {
+        if !current.contains(user) && added.insert(user.clone()) {
+            tx.add_to_group(&new_group_member(group, user))?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes a group and its memberships, an event each: the one way groups
+/// go.
+pub(super) fn remove_group(tx: &mut Tx<'_>, current: &GroupRow) -> Result<usize> {
+    let org = current.org_id.as_str();
+    // Locked first, so that no membership is added between the read and
+    // the delete.
+    groups::lock(tx, org, &current.id)?;
+    let members = groups::member_ids(tx, org, &current.id)?;
+    let deleted = groups::delete(tx, org, &current.id)?;
+    tx.record_all(
+        members
+            .iter()
+            .map(|user| events::group_membership(org, user, &current.id, false)),
+    );
+    tx.record(
+        Draft::new(Some(org), kind::GROUP_DELETED, "group", &current.id).change(
+            "name",
+            current.name.clone(),
+            serde_json::Value::Null,
+        ),
+    );
+    Ok(deleted)
+}
+
 impl Service {
     pub async fn create_group(&self, who: &Principal, input: GroupInput) -> Result<Outcome> {
         let org = who.org_with(input.org, Scope::GroupsWrite)?;
-        let (name, key) = GroupName::parse(&input.name)?;
+        let name = GroupName::parse(&input.name)?;
         let description =
             optional_text("description", input.description.as_deref(), DESCRIPTION_MAX)?;
-        self.write(who, move |conn| {
-            ensure_org(conn, org)?;
-            let org_db = org.as_db();
-            ensure_name_free(conn, &org_db, &key, None)?;
-            let at = now();
-            let id = GroupId::new();
-            let row = GroupRow {
-                org_id: org_db,
-                id: id.as_db(),
-                name: name.clone(),
-                name_key: key.clone(),
-                description: description.clone(),
-                created_at: at,
-                updated_at: at,
-                version: 1,
-            };
-            let records = groups::insert(conn, &row)?;
-            conn.record(
-                Draft::new(Some(&row.org_id), kind::GROUP_CREATED, "group", &row.id)
-                    .set("name", row.name.clone())
-                    .set("description", row.description.clone()),
-            );
-            Ok(Outcome::new(id.0, Change::Created, records as i32))
+        self.write(who, move |tx| {
+            let row = insert_group(tx, org, name.clone(), description.clone(), None)?;
+            let id: GroupId = GroupId::from_db(&row.id)?;
+            Ok(Outcome::new(id.0, Change::Created, 1))
         })
         .await
     }
 
     pub async fn update_group(&self, who: &Principal, input: GroupUpdate) -> Result<Outcome> {
         let org = who.org_with(input.org, Scope::GroupsWrite)?;
-        let name = input.name.as_deref().map(GroupName::parse).transpose()?;
-        let description = input
-            .description
-            .map(|d| optional_text("description", Some(&d), DESCRIPTION_MAX))
-            .transpose()?;
+        let settings = GroupSettings {
+            name: input.name.as_deref().map(GroupName::parse).transpose()?,
+            description: input
+                .description
+                .map(|d| optional_text("description", Some(&d), DESCRIPTION_MAX))
+                .transpose()?,
+            external_id: None,
+        };
         let id = input.id;
         let if_version = input.if_version;
-        self.write(who, move |conn| {
-            let org_db = org.as_db();
-            let current = find_group(conn, &org_db, id)?;
-            check_version("group", current.version, if_version)?;
-            let mut changes = GroupChanges::default();
-            if let Some((name, key)) = &name
-                && *name != current.name
-            {
-                if *key != current.name_key {
-                    ensure_name_free(conn, &org_db, key, Some(&current.id))?;
-                }
-                changes.name = Some(name.clone());
-                changes.name_key = Some(key.clone());
-            }
-            if let Some(description) = &description
-                && *description != current.description
-            {
-                changes.description = Some(description.clone());
-            }
-            if changes.name.is_none() && changes.description.is_none() {
-                return Ok(Outcome::unchanged(id.0));
-            }
-            changes.updated_at = Some(now());
-            let records = groups::update(conn, &org_db, &current.id, &changes, if_version)?;
-            if records == 0 {
-                // A concurrent writer moved the version since it was read.
-                return Err(stale("group", if_version.unwrap_or(current.version)));
-            }
-            let mut draft = Draft::new(Some(&org_db), kind::GROUP_UPDATED, "group", &current.id);
-            if let Some(name) = &changes.name {
-                draft = draft.change("name", current.name.clone(), name.clone());
-            }
-            if let Some(description) = &changes.description {
-                draft = draft.change(
-                    "description",
-                    current.description.clone(),
-                    description.clone(),
-                );
-            }
-            conn.record(draft);
-            Ok(Outcome::new(id.0, Change::Updated, records as i32))
+        self.write(who, move |tx| {
+            let current = find_group(tx, &org.as_db(), id)?;
+            Ok(if change_group(tx, &current, &settings, if_version)? {
+                Outcome::new(id.0, Change::Updated, 1)
+            } else {
+                Outcome::unchanged(id.0)
+            })
         })
         .await
     }
@@ -148,26 +281,9 @@ impl Service {
         id: GroupId,
     ) -> Result<Outcome> {
         let org = who.org_with(org, Scope::GroupsWrite)?;
-        self.write(who, move |conn| {
-            let org_db = org.as_db();
-            let current = find_group(conn, &org_db, id)?;
-            // Its memberships go with it, each an event of its own; locked
-            // first, so that none is added between the read and the delete.
-            groups::lock(conn, &org_db, &current.id)?;
-            let members = groups::member_ids(conn, &org_db, &current.id)?;
-            let deleted = groups::delete(conn, &org_db, &current.id)?;
-            conn.record_all(
-                members
-                    .iter()
-                    .map(|user| events::group_membership(&org_db, user, &current.id, false)),
-            );
-            conn.record(
-                Draft::new(Some(&org_db), kind::GROUP_DELETED, "group", &current.id).change(
-                    "name",
-                    current.name.clone(),
-                    serde_json::Value::Null,
-                ),
-            );
+        self.write(who, move |tx| {
+            let current = find_group(tx, &org.as_db(), id)?;
+            let deleted = remove_group(tx, &current)?;
             Ok(Outcome::new(id.0, Change::Updated, deleted as i32))
         })
         .await

@@ -44,7 +44,10 @@ pub use groups::{GroupInput, GroupUpdate};
 pub use members::{FindUsers, MemberUpdate, NewMember, NewOrgMember};
 pub use orgs::{OrgKey, OrgUpdate};
 pub use plan::Failure;
-pub use scim::{MAX_RESULTS as SCIM_MAX_RESULTS, ScimPage, ScimUserQuery};
+pub use scim::{
+    MAX_RESULTS as SCIM_MAX_RESULTS, ScimGroup, ScimGroupInput, ScimGroupQuery, ScimPage,
+    ScimUserQuery,
+};
 pub use sync::{
     MAX_SYNC_RECORDS, MemberRecord, RecordResult, Retirement, SyncMode, SyncReport, SyncRequest,
     UpsertMember, Upserted,

@@ -3,13 +3,15 @@
 //! What is supported so far is listed in `docs/scim.md`.
 
 use super::directory::with_groups;
+use super::groups::{GroupSettings, change_group, insert_group, remove_group, set_group_members};
 use super::rules::check_version;
+use super::views::{GroupUserView, GroupView};
 use super::{MemberRecord, Service, UpsertMember, views::MemberView};
 use crate::auth::{CallerRole, Principal, Scope, Scopes};
 use crate::db::models::MemberRow;
-use crate::db::{members, scim, users};
+use crate::db::{groups, members, scim, users};
 use crate::domain::scim_filter::Filter;
-use crate::domain::{OrgId, UserId};
+use crate::domain::{ExternalId, GroupId, GroupName, OrgId, UserId};
 use crate::error::{Error, Result};
 
 /// The most resources one list answers (announced in the
@@ -202,6 +204,213 @@ impl Service {
             with_groups(conn, &org_db, vec![row], with_groups_too)?
                 .pop()
                 .ok_or_else(not_found)
+        })
+        .await
+    }
+}
+
+/// A group as SCIM shows it: the group, and its members (user id and the
+/// name the org sees) when asked for.
+#[derive(Debug, Clone)]
+pub struct ScimGroup {
+    pub group: GroupView,
+    pub members: Option<Vec<(UserId, String)>>,
+}
+
+/// A `GET /Groups` as asked.
+#[derive(Debug, Clone, Default)]
+pub struct ScimGroupQuery {
+    pub filter: Option<Filter>,
+    pub start_index: i64,
+    pub count: i64,
+    pub with_members: bool,
+}
+
+/// A Group body: what a group becomes. `members: None` leaves them as
+/// they are; `external_id: None` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct ScimGroupInput {
+    pub display_name: String,
+    pub external_id: Option<String>,
+    pub members: Option<Vec<String>>,
+}
+
+fn group_not_found() -> Error {
+    Error::not_found("no such Group in this org")
+}
+
+fn with_members(
+    conn: &mut crate::db::DbConn,
+    org: &str,
+    row: crate::db::models::GroupRow,
+    load: bool,
+) -> Result<ScimGroup> {
+    let members = if load {
+        Some(
+            groups::group_users(conn, org, Some(&row.id), None, None)?
+                .into_iter()
+                .map(|r| GroupUserView::from_row(r).map(|v| (v.user, v.user_name)))
+                .collect::<Result<Vec<_>>>()?,
+        )
+    } else {
+        None
+    };
+    Ok(ScimGroup {
+        group: GroupView::from_row(row)?,
+        members,
+    })
+}
+
+impl ScimGroupInput {
+    fn settings(&self) -> Result<(GroupSettings, Option<Vec<String>>)> {
+        let external_id = self
+            .external_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(ExternalId::parse)
+            .transpose()?;
+        let members = self
+            .members
+            .as_ref()
+            .map(|ids| {
+                ids.iter()
+                    .map(|id| {
+                        id.parse::<UserId>().map(|u| u.as_db()).map_err(|_| {
+                            Error::invalid(format!("{id} is not a member of this org"))
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .transpose()?;
+        Ok((
+            GroupSettings {
+                name: Some(GroupName::parse(&self.display_name)?),
+                description: None,
+                external_id: Some(external_id),
+            },
+            members,
+        ))
+    }
+}
+
+impl Service {
+    /// `GET /Groups`: the org's groups matching the filter, by name.
+    pub async fn scim_groups(
+        &self,
+        who: &Principal,
+        query: ScimGroupQuery,
+    ) -> Result<ScimPage<ScimGroup>> {
+        let org = scim_org(who)?;
+        if let Some(filter) = &query.filter {
+            scim::group_condition(filter).map_err(|e| Error::invalid(e.0))?;
+        }
+        let start_index = query.start_index.max(1);
+        let count = query.count.clamp(0, MAX_RESULTS);
+        self.read(move |conn| {
+            let org_db = org.as_db();
+            let filter = query.filter.clone();
+            let condition = || filter.as_ref().and_then(|f| scim::group_condition(f).ok());
+            let (total, rows) = scim::groups(conn, &org_db, condition, start_index - 1, count)?;
+            let items = rows
+                .into_iter()
+                .map(|row| with_members(conn, &org_db, row, query.with_members))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(ScimPage {
+                total,
+                start_index,
+                items,
+            })
+        })
+        .await
+    }
+
+    /// `GET /Groups/{id}`; members only when asked for (Entra reads
+    /// groups without them).
+    pub async fn scim_group(&self, who: &Principal, id: &str, load: bool) -> Result<ScimGroup> {
+        let org = scim_org(who)?;
+        let group: GroupId = id.parse().map_err(|_| group_not_found())?;
+        self.read(move |conn| {
+            let org_db = org.as_db();
+            let row = groups::find(conn, &org_db, &group.as_db())?.ok_or_else(group_not_found)?;
+            with_members(conn, &org_db, row, load)
+        })
+        .await
+    }
+
+    /// `POST /Groups`: a new group with its members.
+    pub async fn scim_create_group(
+        &self,
+        who: &Principal,
+        input: ScimGroupInput,
+    ) -> Result<ScimGroup> {
+        let acting = acting(who)?;
+        let org = scim_org(who)?;
+        let (settings, members) = input.settings()?;
+        self.write(&acting, move |tx| {
+            let (name, external_id) = (settings.name.clone(), settings.external_id.clone());
+            let row = insert_group(
+                tx,
+                org,
+                name.ok_or_else(|| Error::invalid("displayName is required"))?,
+                None,
+                external_id.flatten(),
+            )?;
+            if let Some(members) = &members {
+                set_group_members(tx, &row, members)?;
+            }
+            let row = groups::find(tx, &row.org_id, &row.id)?.ok_or_else(group_not_found)?;
+            with_members(tx, &org.as_db(), row, true)
+        })
+        .await
+    }
+
+    /// `PUT` and `PATCH /Groups/{id}`: the group becomes what the input
+    /// says, while at `if_version` (when given).
+    pub async fn scim_replace_group(
+        &self,
+        who: &Principal,
+        id: &str,
+        input: ScimGroupInput,
+        if_version: Option<i64>,
+    ) -> Result<ScimGroup> {
+        let acting = acting(who)?;
+        let org = scim_org(who)?;
+        let group: GroupId = id.parse().map_err(|_| group_not_found())?;
+        let (settings, members) = input.settings()?;
+        self.write(&acting, move |tx| {
+            let org_db = org.as_db();
+            // Locked before the version is read, so that of two writers
+            // with one version the second sees the first's.
+            groups::lock(tx, &org_db, &group.as_db())?;
+            let current = groups::find(tx, &org_db, &group.as_db())?.ok_or_else(group_not_found)?;
+            change_group(tx, &current, &settings, if_version)?;
+            if let Some(members) = &members {
+                set_group_members(tx, &current, members)?;
+            }
+            let row = groups::find(tx, &org_db, &current.id)?.ok_or_else(group_not_found)?;
+            with_members(tx, &org_db, row, true)
+        })
+        .await
+    }
+
+    /// `DELETE /Groups/{id}`, while at `if_version` (when given).
+    pub async fn scim_remove_group(
+        &self,
+        who: &Principal,
+        id: &str,
+        if_version: Option<i64>,
+    ) -> Result<()> {
+        let acting = acting(who)?;
+        let org = scim_org(who)?;
+        let group: GroupId = id.parse().map_err(|_| group_not_found())?;
+        self.write(&acting, move |tx| {
+            groups::lock(tx, &org.as_db(), &group.as_db())?;
+            let current =
+                groups::find(tx, &org.as_db(), &group.as_db())?.ok_or_else(group_not_found)?;
+            check_version("group", current.version, if_version)?;
+            remove_group(tx, &current)?;
+            Ok(())
         })
         .await
     }

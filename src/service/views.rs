@@ -49,6 +49,7 @@ pub struct GroupView {
     pub updated_at: NaiveDateTime,
     /// Raised by every change to the group or its members.
     pub version: i64,
+    pub external_id: Option<String>,
 }
 
 impl GroupView {
@@ -62,6 +63,7 @@ impl GroupView {
             created_at: row.created_at,
             updated_at: row.updated_at,
             version: row.version,
+            external_id: row.external_id,
         })
     }
 }

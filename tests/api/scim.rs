@@ -126,10 +126,16 @@ async fn discovery_and_access(app: &TestApp) {
     assert_eq!(config["etag"]["supported"], true);
     let (status, types) = scim.get("/ResourceTypes").await;
     assert_eq!(status, 200);
-    assert_eq!(types["Resources"][0]["endpoint"], "/Users");
+    let endpoints: Vec<&Value> = types["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| &t["endpoint"])
+        .collect();
+    assert_eq!(endpoints, [&json!("/Groups"), &json!("/Users")]);
     let (status, schemas) = scim.get("/Schemas").await;
     assert_eq!(status, 200);
-    assert_eq!(schemas["totalResults"], 2);
+    assert_eq!(schemas["totalResults"], 3);
     let (status, user_schema) = scim
         .get("/Schemas/urn:ietf:params:scim:schemas:core:2.0:User")
         .await;
@@ -415,13 +421,20 @@ async fn users_are_written(app: &TestApp) {
     assert_eq!(patched[ENTERPRISE]["department"], "Support");
     // The same change seen through GraphQL, with its events on `scim`.
     let admin = app.admin(org, ids[0]);
-    let data = app
-        .data(
-            &admin,
-            &format!("{{ user(id: \"{id}\") {{ status email version attributes }} events(targetId: \"{id}\") {{ edges {{ node {{ type actor {{ channel }} }} }} }} }}"),
-            json!({}),
-        )
-        .await;
+    let query = format!(
+        "{{ user(id: \"{id}\") {{ status email version attributes }} events(targetId: \"{id}\") {{ edges {{ node {{ type actor {{ channel }} }} }} }} }}"
+    );
+    // On PostgreSQL an event shows once older transactions have ended.
+    let started = std::time::Instant::now();
+    let data = loop {
+        let data = app.data(&admin, &query, json!({})).await;
+        if data["events"]["edges"].as_array().unwrap().len() >= 3
+            || started.elapsed() > std::time::Duration::from_secs(30)
+        {
+            break data;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     assert_eq!(data["user"]["status"], "RETIRED");
     assert_eq!(data["user"]["attributes"]["department"], "Support");
     assert_eq!(
@@ -435,7 +448,7 @@ async fn users_are_written(app: &TestApp) {
         .map(|e| &e["node"]["actor"]["channel"])
         .collect();
     assert!(
-        !channels.is_empty() && channels.iter().all(|c| *c == "scim"),
+        channels.len() >= 3 && channels.iter().all(|c| *c == "scim"),
         "{data}"
     );
     // DELETE, then it is gone.
@@ -564,7 +577,147 @@ async fn the_last_admin_stays(app: &TestApp) {
     assert_eq!(still["active"], true);
 }
 
+/// Groups as Entra and Okta provision them: create with members, read
+/// without members, filter, PATCH members by value (only those named go),
+/// rename, delete; other orgs' groups and users are out of reach.
+async fn groups_are_provisioned(app: &TestApp) {
+    let (_org, token, ids) = org_with_members(app, "scim-g").await;
+    let (_other, other_token, other_ids) = org_with_members(app, "scim-g2").await;
+    let scim = Scim { app, token };
+    let (admin, ann, bob) = (ids[0].to_string(), ids[1].to_string(), ids[2].to_string());
+    let (status, headers, made) = scim
+        .request(
+            reqwest::Method::POST,
+            "/Groups",
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": "Sales",
+                "externalId": "aad-1",
+                "members": [{ "value": ann }, { "value": bob }],
+            })),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["id"].as_str().unwrap().to_owned();
+    assert_eq!(made["members"].as_array().unwrap().len(), 2);
+    assert!(headers.contains_key("etag") && headers.contains_key("location"));
+    // Entra reads groups without members.
+    let (status, slim) = scim
+        .get(&format!("/Groups/{id}?excludedAttributes=members"))
+        .await;
+    assert_eq!(status, 200, "{slim}");
+    assert!(slim.get("members").is_none());
+    assert_eq!(slim["displayName"], "Sales");
+    let group_filter = |filter: String| {
+        let scim = &scim;
+        async move {
+            let (status, body) = scim
+                .get(&format!(
+                    "/Groups?excludedAttributes=members&filter={}",
+                    urlencode(&filter)
+                ))
+                .await;
+            assert_eq!(status, 200, "{filter}: {body}");
+            body["totalResults"].as_i64().unwrap()
+        }
+    };
+    assert_eq!(group_filter("displayName eq \"sales\"".into()).await, 1);
+    assert_eq!(group_filter("externalId eq \"aad-1\"".into()).await, 1);
+    assert_eq!(
+        group_filter(format!("id eq \"{id}\" and members eq \"{ann}\"")).await,
+        1
+    );
+    assert_eq!(
+        group_filter(format!("id eq \"{id}\" and members eq \"{admin}\"")).await,
+        0
+    );
+    assert_eq!(
+        group_filter(format!("members[value eq \"{bob}\"]")).await,
+        1
+    );
+    // Entra's remove by value, no filter in the path: only Ann goes.
+    let (status, _, patched) = scim
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/Groups/{id}"),
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [
+                    { "op": "Remove", "path": "members", "value": [{ "value": ann }] },
+                    { "op": "Add", "path": "members", "value": [{ "value": admin }] },
+                    { "op": "Replace", "path": "displayName", "value": "Sales EU" },
+                ],
+            })),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    let mut members: Vec<String> = patched["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap().to_owned())
+        .collect();
+    members.sort();
+    let mut expected = vec![admin.clone(), bob.clone()];
+    expected.sort();
+    assert_eq!(members, expected);
+    assert_eq!(patched["displayName"], "Sales EU");
+    // The member side shows it.
+    let (_, bob_user) = scim.get(&format!("/Users/{bob}")).await;
+    assert_eq!(bob_user["groups"][0]["display"], "Sales EU");
+    // Another org's user cannot be added; nothing changes.
+    let (status, _, refused) = scim
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/Groups/{id}"),
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{ "op": "add", "path": "members", "value": [{ "value": other_ids[1].to_string() }] }],
+            })),
+            &[],
+        )
+        .await;
+    assert_scim_error(status, &refused, 400, None);
+    let (_, same) = scim.get(&format!("/Groups/{id}")).await;
+    assert_eq!(same["members"].as_array().unwrap().len(), 2);
+    // The other org sees nothing of it.
+    let other = Scim {
+        app,
+        token: other_token,
+    };
+    let (status, theirs) = other.get(&format!("/Groups/{id}")).await;
+    assert_scim_error(status, &theirs, 404, None);
+    let (_, none) = other
+        .get(&format!(
+            "/Groups?filter={}",
+            urlencode("displayName eq \"Sales EU\"")
+        ))
+        .await;
+    assert_eq!(none["totalResults"], 0);
+    // PUT replaces members; DELETE removes it.
+    let (status, _, put) = scim
+        .request(
+            reqwest::Method::PUT,
+            &format!("/Groups/{id}"),
+            Some(json!({ "displayName": "Sales EU", "members": [] })),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{put}");
+    assert_eq!(put["members"], json!([]));
+    assert!(put.get("externalId").is_none());
+    let (status, _, _) = scim
+        .request(reqwest::Method::DELETE, &format!("/Groups/{id}"), None, &[])
+        .await;
+    assert_eq!(status, 204);
+    let (status, gone) = scim.get(&format!("/Groups/{id}")).await;
+    assert_scim_error(status, &gone, 404, None);
+}
+
 crate::both_backends!(
+    groups_are_provisioned,
     discovery_and_access,
     users_are_read_and_filtered,
     users_stay_in_their_org,
