@@ -1,9 +1,10 @@
 //! SCIM 2.0 under `/scim/v2`: the second API beside GraphQL, over the same
 //! service layer. The org is the token's; the token needs the `scim` scope.
 //! Answers are `application/scim+json` with SCIM's error shape. What is
-//! supported so far (discovery and reading Users, with filters) and what
-//! is not yet is in `docs/scim.md`; an operation not supported answers
-//! `501` in SCIM's error shape.
+//! supported (discovery, Users and Groups with filters, PATCH and ETags)
+//! and what is not yet (`/Bulk`, `/.search` at the root) is in
+//! `docs/scim.md`; an operation not supported answers `501` in SCIM's
+//! error shape.
 
 mod patch;
 mod resources;

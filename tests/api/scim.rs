@@ -124,6 +124,8 @@ async fn discovery_and_access(app: &TestApp) {
     assert_eq!(config["filter"]["supported"], true);
     assert_eq!(config["filter"]["maxResults"], 200);
     assert_eq!(config["etag"]["supported"], true);
+    assert_eq!(config["patch"]["supported"], true);
+    assert_eq!(config["bulk"]["supported"], false);
     let (status, types) = scim.get("/ResourceTypes").await;
     assert_eq!(status, 200);
     let endpoints: Vec<&Value> = types["Resources"]
