@@ -43,6 +43,7 @@ pub fn server(
     workers: usize,
     blocking_threads: usize,
 ) -> std::io::Result<Server> {
+    let scim_body_limit = state.max_body_bytes;
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
@@ -73,7 +74,7 @@ pub fn server(
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
             .route("/metrics", web::get().to(metrics))
-            .service(crate::scim::routes())
+            .service(crate::scim::routes(scim_body_limit))
     })
     .workers(workers.max(1))
     .worker_max_blocking_threads(blocking_threads.max(1))

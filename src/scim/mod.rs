@@ -26,9 +26,16 @@ const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 const SEARCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
 
-/// The `/scim/v2` routes.
-pub fn routes() -> actix_web::Scope {
+/// The most operations one `/Bulk` request may carry (announced in the
+/// ServiceProviderConfig).
+pub const MAX_BULK_OPERATIONS: usize = 1000;
+
+/// The `/scim/v2` routes; request bodies are read up to `max_body_bytes`
+/// (413 beyond).
+pub fn routes(max_body_bytes: usize) -> actix_web::Scope {
     web::scope("/scim/v2")
+        .app_data(web::PayloadConfig::new(max_body_bytes))
+        .route("/Bulk", web::post().to(bulk))
         .route(
             "/ServiceProviderConfig",
             web::get().to(service_provider_config),
@@ -151,7 +158,7 @@ async fn service_provider_config(req: HttpRequest, state: web::Data<AppState>) -
     }
     answer(
         StatusCode::OK,
-        &resources::service_provider_config(&base_url(&req)),
+        &resources::service_provider_config(&base_url(&req), state.max_body_bytes),
     )
 }
 
@@ -449,154 +456,9 @@ fn user_answer(
     response
 }
 
-async fn create_user(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let who = match caller(&req, &state).await {
-        Ok(who) => who,
-        Err(refused) => return refused,
-    };
-    let body = match json_body(&body) {
-        Ok(body) => body,
-        Err(bad) => return *bad,
-    };
-    let record = match resources::record_from_user(&body, false, None) {
-        Ok(record) => record,
-        Err(resources::BadUser(scim_type, detail)) => {
-            return error(StatusCode::BAD_REQUEST, Some(scim_type), &detail);
-        }
-    };
-    match state.service.scim_create_user(&who, record).await {
-        Ok(member) => user_answer(StatusCode::CREATED, &member, &base_url(&req)),
-        Err(e) => from_service(&e, false),
-    }
-}
-
-async fn replace_user(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let who = match caller(&req, &state).await {
-        Ok(who) => who,
-        Err(refused) => return refused,
-    };
-    let (body, expected) = match (json_body(&body), if_match(&req)) {
-        (Ok(body), Ok(expected)) => (body, expected),
-        (Err(bad), _) | (_, Err(bad)) => return *bad,
-    };
-    let current = match state.service.scim_user(&who, &id, false).await {
-        Ok(member) => member,
-        Err(e) => return from_service(&e, false),
-    };
-    let record =
-        match resources::record_from_user(&body, true, Some(&current.membership.attributes)) {
-            Ok(record) => record,
-            Err(resources::BadUser(scim_type, detail)) => {
-                return error(StatusCode::BAD_REQUEST, Some(scim_type), &detail);
-            }
-        };
-    // A PUT without If-Match replaces whatever is there.
-    match state
-        .service
-        .scim_replace_user(&who, &id, record, expected)
-        .await
-    {
-        Ok(member) => user_answer(StatusCode::OK, &member, &base_url(&req)),
-        Err(e) => from_service(&e, false),
-    }
-}
-
 /// How often a PATCH without `If-Match` is tried again when another write
 /// got in between its read and its write.
 const PATCH_ATTEMPTS: usize = 3;
-
-async fn patch_user(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let who = match caller(&req, &state).await {
-        Ok(who) => who,
-        Err(refused) => return refused,
-    };
-    let (body, expected) = match (json_body(&body), if_match(&req)) {
-        (Ok(body), Ok(expected)) => (body, expected),
-        (Err(bad), _) | (_, Err(bad)) => return *bad,
-    };
-    let base = base_url(&req);
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let current = match state.service.scim_user(&who, &id, false).await {
-            Ok(member) => member,
-            Err(e) => return from_service(&e, false),
-        };
-        if expected.is_some_and(|v| v != current.membership.version) {
-            return error(
-                StatusCode::PRECONDITION_FAILED,
-                None,
-                "the User changed since that version; read it again",
-            );
-        }
-        let mut doc = resources::user(&current, &base);
-        if let Err(patch::PatchError(scim_type, detail)) =
-            patch::apply(&mut doc, &body, &[resources::ENTERPRISE_SCHEMA])
-        {
-            return error(StatusCode::BAD_REQUEST, Some(scim_type), &detail);
-        }
-        // userName and emails are one email here: the one the patch
-        // changed wins.
-        if doc["userName"] == current.user.email.as_str()
-            && let Some(email) = resources::picked_email(&doc)
-            && !email.eq_ignore_ascii_case(&current.user.email)
-        {
-            doc["userName"] = Value::String(email);
-        }
-        let record =
-            match resources::record_from_user(&doc, true, Some(&current.membership.attributes)) {
-                Ok(record) => record,
-                Err(resources::BadUser(scim_type, detail)) => {
-                    return error(StatusCode::BAD_REQUEST, Some(scim_type), &detail);
-                }
-            };
-        // Written only if nothing changed since the read: the patch was
-        // applied to what is stored.
-        let version = Some(current.membership.version);
-        match state
-            .service
-            .scim_replace_user(&who, &id, record, version)
-            .await
-        {
-            Ok(member) => return user_answer(StatusCode::OK, &member, &base),
-            Err(Error::Conflict(_)) if expected.is_none() && attempt < PATCH_ATTEMPTS => continue,
-            Err(e) => return from_service(&e, false),
-        }
-    }
-}
-
-async fn delete_user(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> HttpResponse {
-    let who = match caller(&req, &state).await {
-        Ok(who) => who,
-        Err(refused) => return refused,
-    };
-    let expected = match if_match(&req) {
-        Ok(expected) => expected,
-        Err(bad) => return *bad,
-    };
-    match state.service.scim_remove_user(&who, &id, expected).await {
-        Ok(()) => HttpResponse::NoContent().finish(),
-        Err(e) => from_service(&e, false),
-    }
-}
 
 /// A list's filter, paging and projection, read once for either resource.
 struct Listing {
@@ -752,86 +614,258 @@ async fn get_group(
     }
 }
 
-async fn create_group(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    body: web::Bytes,
+/// The parts of a write request every write handler (and `/Bulk`) needs.
+struct Write<'a> {
+    state: &'a AppState,
+    who: &'a Principal,
+    base: &'a str,
+}
+
+/// A write handler's caller, body and `If-Match`, or the SCIM error.
+async fn write_request(
+    req: &HttpRequest,
+    state: &AppState,
+    body: Option<&[u8]>,
+) -> Result<(Principal, Value, Option<i64>), Box<HttpResponse>> {
+    let who = caller(req, state).await.map_err(Box::new)?;
+    let body = match body {
+        Some(bytes) => json_body(bytes)?,
+        None => Value::Null,
+    };
+    Ok((who, body, if_match(req)?))
+}
+
+macro_rules! write_handler {
+    ($name:ident, $op:ident, with_id, with_body) => {
+        async fn $name(
+            req: HttpRequest,
+            state: web::Data<AppState>,
+            id: web::Path<String>,
+            body: web::Bytes,
+        ) -> HttpResponse {
+            match write_request(&req, &state, Some(&body)).await {
+                Ok((who, body, expected)) => {
+                    let base = base_url(&req);
+                    let w = Write {
+                        state: &state,
+                        who: &who,
+                        base: &base,
+                    };
+                    $op(&w, &id, body, expected).await
+                }
+                Err(refused) => *refused,
+            }
+        }
+    };
+    ($name:ident, $op:ident, with_id) => {
+        async fn $name(
+            req: HttpRequest,
+            state: web::Data<AppState>,
+            id: web::Path<String>,
+        ) -> HttpResponse {
+            match write_request(&req, &state, None).await {
+                Ok((who, _, expected)) => {
+                    let base = base_url(&req);
+                    let w = Write {
+                        state: &state,
+                        who: &who,
+                        base: &base,
+                    };
+                    $op(&w, &id, Value::Null, expected).await
+                }
+                Err(refused) => *refused,
+            }
+        }
+    };
+    ($name:ident, $op:ident) => {
+        async fn $name(
+            req: HttpRequest,
+            state: web::Data<AppState>,
+            body: web::Bytes,
+        ) -> HttpResponse {
+            match write_request(&req, &state, Some(&body)).await {
+                Ok((who, body, expected)) => {
+                    let base = base_url(&req);
+                    let w = Write {
+                        state: &state,
+                        who: &who,
+                        base: &base,
+                    };
+                    $op(&w, "", body, expected).await
+                }
+                Err(refused) => *refused,
+            }
+        }
+    };
+}
+
+write_handler!(create_user, op_create_user);
+write_handler!(replace_user, op_replace_user, with_id, with_body);
+write_handler!(patch_user, op_patch_user, with_id, with_body);
+write_handler!(delete_user, op_delete_user, with_id);
+write_handler!(create_group, op_create_group);
+write_handler!(replace_group, op_replace_group, with_id, with_body);
+write_handler!(patch_group, op_patch_group, with_id, with_body);
+write_handler!(delete_group, op_delete_group, with_id);
+
+async fn op_create_user(w: &Write<'_>, _: &str, body: Value, _: Option<i64>) -> HttpResponse {
+    let record = match resources::record_from_user(&body, false, None) {
+        Ok(record) => record,
+        Err(resources::BadUser(scim_type, detail)) => {
+            return error(StatusCode::BAD_REQUEST, Some(scim_type), &detail);
+        }
+    };
+    match w.state.service.scim_create_user(w.who, record).await {
+        Ok(member) => user_answer(StatusCode::CREATED, &member, w.base),
+        Err(e) => from_service(&e, false),
+    }
+}
+
+async fn op_replace_user(
+    w: &Write<'_>,
+    id: &str,
+    body: Value,
+    expected: Option<i64>,
 ) -> HttpResponse {
-    let who = match caller(&req, &state).await {
-        Ok(who) => who,
-        Err(refused) => return refused,
+    let current = match w.state.service.scim_user(w.who, id, false).await {
+        Ok(member) => member,
+        Err(e) => return from_service(&e, false),
     };
-    let body = match json_body(&body) {
-        Ok(body) => body,
-        Err(bad) => return *bad,
-    };
+    let record =
+        match resources::record_from_user(&body, true, Some(&current.membership.attributes)) {
+            Ok(record) => record,
+            Err(resources::BadUser(scim_type, detail)) => {
+                return error(StatusCode::BAD_REQUEST, Some(scim_type), &detail);
+            }
+        };
+    // A PUT without If-Match replaces whatever is there.
+    match w
+        .state
+        .service
+        .scim_replace_user(w.who, id, record, expected)
+        .await
+    {
+        Ok(member) => user_answer(StatusCode::OK, &member, w.base),
+        Err(e) => from_service(&e, false),
+    }
+}
+
+async fn op_patch_user(
+    w: &Write<'_>,
+    id: &str,
+    body: Value,
+    expected: Option<i64>,
+) -> HttpResponse {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let current = match w.state.service.scim_user(w.who, id, false).await {
+            Ok(member) => member,
+            Err(e) => return from_service(&e, false),
+        };
+        if expected.is_some_and(|v| v != current.membership.version) {
+            return error(
+                StatusCode::PRECONDITION_FAILED,
+                None,
+                "the User changed since that version; read it again",
+            );
+        }
+        let mut doc = resources::user(&current, w.base);
+        if let Err(patch::PatchError(scim_type, detail)) =
+            patch::apply(&mut doc, &body, &[resources::ENTERPRISE_SCHEMA])
+        {
+            return error(StatusCode::BAD_REQUEST, Some(scim_type), &detail);
+        }
+        // userName and emails are one email here: the one the patch
+        // changed wins.
+        if doc["userName"] == current.user.email.as_str()
+            && let Some(email) = resources::picked_email(&doc)
+            && !email.eq_ignore_ascii_case(&current.user.email)
+        {
+            doc["userName"] = Value::String(email);
+        }
+        let record =
+            match resources::record_from_user(&doc, true, Some(&current.membership.attributes)) {
+                Ok(record) => record,
+                Err(resources::BadUser(scim_type, detail)) => {
+                    return error(StatusCode::BAD_REQUEST, Some(scim_type), &detail);
+                }
+            };
+        // Written only if nothing changed since the read: the patch was
+        // applied to what is stored.
+        let version = Some(current.membership.version);
+        match w
+            .state
+            .service
+            .scim_replace_user(w.who, id, record, version)
+            .await
+        {
+            Ok(member) => return user_answer(StatusCode::OK, &member, w.base),
+            Err(Error::Conflict(_)) if expected.is_none() && attempt < PATCH_ATTEMPTS => continue,
+            Err(e) => return from_service(&e, false),
+        }
+    }
+}
+
+async fn op_delete_user(w: &Write<'_>, id: &str, _: Value, expected: Option<i64>) -> HttpResponse {
+    match w.state.service.scim_remove_user(w.who, id, expected).await {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(e) => from_service(&e, false),
+    }
+}
+
+async fn op_create_group(w: &Write<'_>, _: &str, body: Value, _: Option<i64>) -> HttpResponse {
     let input = match resources::group_input(&body, false) {
         Ok(input) => input,
         Err(resources::BadUser(scim_type, detail)) => {
             return error(StatusCode::BAD_REQUEST, Some(scim_type), &detail);
         }
     };
-    match state.service.scim_create_group(&who, input).await {
+    match w.state.service.scim_create_group(w.who, input).await {
         Ok(group) => {
-            let body = resources::group(&group, &base_url(&req));
+            let body = resources::group(&group, w.base);
             group_answer(StatusCode::CREATED, &group, body)
         }
         Err(e) => from_service(&e, false),
     }
 }
 
-async fn replace_group(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-    body: web::Bytes,
+async fn op_replace_group(
+    w: &Write<'_>,
+    id: &str,
+    body: Value,
+    expected: Option<i64>,
 ) -> HttpResponse {
-    let who = match caller(&req, &state).await {
-        Ok(who) => who,
-        Err(refused) => return refused,
-    };
-    let (body, expected) = match (json_body(&body), if_match(&req)) {
-        (Ok(body), Ok(expected)) => (body, expected),
-        (Err(bad), _) | (_, Err(bad)) => return *bad,
-    };
     let input = match resources::group_input(&body, true) {
         Ok(input) => input,
         Err(resources::BadUser(scim_type, detail)) => {
             return error(StatusCode::BAD_REQUEST, Some(scim_type), &detail);
         }
     };
-    match state
+    match w
+        .state
         .service
-        .scim_replace_group(&who, &id, input, expected)
+        .scim_replace_group(w.who, id, input, expected)
         .await
     {
         Ok(group) => {
-            let body = resources::group(&group, &base_url(&req));
+            let body = resources::group(&group, w.base);
             group_answer(StatusCode::OK, &group, body)
         }
         Err(e) => from_service(&e, false),
     }
 }
 
-async fn patch_group(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-    body: web::Bytes,
+async fn op_patch_group(
+    w: &Write<'_>,
+    id: &str,
+    body: Value,
+    expected: Option<i64>,
 ) -> HttpResponse {
-    let who = match caller(&req, &state).await {
-        Ok(who) => who,
-        Err(refused) => return refused,
-    };
-    let (body, expected) = match (json_body(&body), if_match(&req)) {
-        (Ok(body), Ok(expected)) => (body, expected),
-        (Err(bad), _) | (_, Err(bad)) => return *bad,
-    };
-    let base = base_url(&req);
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let current = match state.service.scim_group(&who, &id, true).await {
+        let current = match w.state.service.scim_group(w.who, id, true).await {
             Ok(group) => group,
             Err(e) => return from_service(&e, false),
         };
@@ -842,7 +876,7 @@ async fn patch_group(
                 "the Group changed since that version; read it again",
             );
         }
-        let mut doc = resources::group(&current, &base);
+        let mut doc = resources::group(&current, w.base);
         if let Err(patch::PatchError(scim_type, detail)) = patch::apply(&mut doc, &body, &[]) {
             return error(StatusCode::BAD_REQUEST, Some(scim_type), &detail);
         }
@@ -853,13 +887,14 @@ async fn patch_group(
             }
         };
         let version = Some(current.group.version);
-        match state
+        match w
+            .state
             .service
-            .scim_replace_group(&who, &id, input, version)
+            .scim_replace_group(w.who, id, input, version)
             .await
         {
             Ok(group) => {
-                let body = resources::group(&group, &base);
+                let body = resources::group(&group, w.base);
                 return group_answer(StatusCode::OK, &group, body);
             }
             Err(Error::Conflict(_)) if expected.is_none() && attempt < PATCH_ATTEMPTS => continue,
@@ -868,21 +903,198 @@ async fn patch_group(
     }
 }
 
-async fn delete_group(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> HttpResponse {
-    let who = match caller(&req, &state).await {
-        Ok(who) => who,
-        Err(refused) => return refused,
-    };
-    let expected = match if_match(&req) {
-        Ok(expected) => expected,
-        Err(bad) => return *bad,
-    };
-    match state.service.scim_remove_group(&who, &id, expected).await {
+async fn op_delete_group(w: &Write<'_>, id: &str, _: Value, expected: Option<i64>) -> HttpResponse {
+    match w.state.service.scim_remove_group(w.who, id, expected).await {
         Ok(()) => HttpResponse::NoContent().finish(),
         Err(e) => from_service(&e, false),
+    }
+}
+
+const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
+const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
+
+/// Replaces every `bulkId:<id>` string in `value` with the id that
+/// operation created; the first reference not yet known, if any.
+fn resolve_bulk_ids(
+    value: &mut Value,
+    known: &std::collections::HashMap<String, String>,
+) -> Option<String> {
+    match value {
+        Value::String(text) => {
+            let reference = text.strip_prefix("bulkId:")?;
+            match known.get(reference) {
+                Some(id) => {
+                    *text = id.clone();
+                    None
+                }
+                None => Some(reference.to_owned()),
+            }
+        }
+        Value::Array(items) => items.iter_mut().find_map(|v| resolve_bulk_ids(v, known)),
+        Value::Object(fields) => fields.values_mut().find_map(|v| resolve_bulk_ids(v, known)),
+        _ => None,
+    }
+}
+
+/// `POST /Bulk` (RFC 7644 §3.7): the operations in order, each as its own
+/// request would run (its own transaction), `bulkId:` references resolved
+/// to the ids earlier operations created, stopping after `failOnErrors`
+/// errors.
+async fn bulk(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+    let (who, body, _) = match write_request(&req, &state, Some(&body)).await {
+        Ok(parts) => parts,
+        Err(refused) => return *refused,
+    };
+    if patch::get_ci(&body, "schemas")
+        .and_then(Value::as_array)
+        .is_some_and(|s| !s.iter().any(|s| s.as_str() == Some(BULK_REQUEST)))
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            Some("invalidSyntax"),
+            "a bulk request needs the BulkRequest schema",
+        );
+    }
+    let Some(operations) = patch::get_ci(&body, "Operations").and_then(Value::as_array) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            Some("invalidSyntax"),
+            "a bulk request needs Operations",
+        );
+    };
+    if operations.len() > MAX_BULK_OPERATIONS {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Some("tooMany"),
+            &format!("a bulk request may carry at most {MAX_BULK_OPERATIONS} operations"),
+        );
+    }
+    let fail_on_errors = patch::get_ci(&body, "failOnErrors").and_then(Value::as_u64);
+    let base = base_url(&req);
+    let w = Write {
+        state: &state,
+        who: &who,
+        base: &base,
+    };
+    let mut created: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut results = Vec::with_capacity(operations.len());
+    let mut errors = 0u64;
+    for operation in operations {
+        let method = patch::get_ci(operation, "method")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        let bulk_id = patch::get_ci(operation, "bulkId")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        // A path's segments may be references too: `/Users/bulkId:u1`.
+        let mut path = Value::Array(
+            patch::get_ci(operation, "path")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .split('/')
+                .map(|segment| Value::String(segment.to_owned()))
+                .collect(),
+        );
+        let mut data = patch::get_ci(operation, "data")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let unresolved =
+            resolve_bulk_ids(&mut path, &created).or_else(|| resolve_bulk_ids(&mut data, &created));
+        let response = match unresolved {
+            Some(reference) => error(
+                StatusCode::CONFLICT,
+                Some("invalidValue"),
+                &format!("bulkId {reference} names no operation that succeeded before this one"),
+            ),
+            None => {
+                let version = patch::get_ci(operation, "version")
+                    .and_then(Value::as_str)
+                    .map(|v| {
+                        v.trim()
+                            .trim_start_matches("W/")
+                            .trim_matches('"')
+                            .parse::<i64>()
+                    });
+                let path: Vec<&str> = path
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                let path = path.join("/");
+                match version {
+                    Some(Err(_)) => error(
+                        StatusCode::PRECONDITION_FAILED,
+                        None,
+                        "version names a version this resource never had",
+                    ),
+                    Some(Ok(v)) => bulk_one(&w, &method, &path, data, Some(v)).await,
+                    None => bulk_one(&w, &method, &path, data, None).await,
+                }
+            }
+        };
+        let status = response.status();
+        let etag = response
+            .headers()
+            .get(header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = actix_web::body::to_bytes(response.into_body()).await.ok();
+        let body: Value = body
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or(Value::Null);
+        let mut result = json!({ "method": method, "status": status.as_u16().to_string() });
+        if let Some(bulk_id) = &bulk_id {
+            result["bulkId"] = json!(bulk_id);
+        }
+        if let Some(location) = body["meta"]["location"].as_str() {
+            result["location"] = json!(location);
+        }
+        if let Some(etag) = etag {
+            result["version"] = json!(etag);
+        }
+        if status.is_success() {
+            if let (Some(bulk_id), Some(id)) = (&bulk_id, body["id"].as_str()) {
+                created.insert(bulk_id.clone(), id.to_owned());
+            }
+        } else {
+            result["response"] = body;
+            errors += 1;
+        }
+        results.push(result);
+        if fail_on_errors.is_some_and(|limit| errors >= limit) {
+            break;
+        }
+    }
+    answer(
+        StatusCode::OK,
+        &json!({ "schemas": [BULK_RESPONSE], "Operations": results }),
+    )
+}
+
+/// One bulk operation, run as its request would be.
+async fn bulk_one(
+    w: &Write<'_>,
+    method: &str,
+    path: &str,
+    data: Value,
+    version: Option<i64>,
+) -> HttpResponse {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method, segments.as_slice()) {
+        ("POST", ["Users"]) => op_create_user(w, "", data, version).await,
+        ("PUT", ["Users", id]) => op_replace_user(w, id, data, version).await,
+        ("PATCH", ["Users", id]) => op_patch_user(w, id, data, version).await,
+        ("DELETE", ["Users", id]) => op_delete_user(w, id, data, version).await,
+        ("POST", ["Groups"]) => op_create_group(w, "", data, version).await,
+        ("PUT", ["Groups", id]) => op_replace_group(w, id, data, version).await,
+        ("PATCH", ["Groups", id]) => op_patch_group(w, id, data, version).await,
+        ("DELETE", ["Groups", id]) => op_delete_group(w, id, data, version).await,
+        _ => error(
+            StatusCode::BAD_REQUEST,
+            Some("invalidPath"),
+            &format!("{method} {path} is not an operation a bulk request may carry"),
+        ),
     }
 }

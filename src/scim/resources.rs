@@ -134,11 +134,15 @@ impl Projection {
     }
 }
 
-pub fn service_provider_config(base: &str) -> Value {
+pub fn service_provider_config(base: &str, max_payload: usize) -> Value {
     json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
         "patch": { "supported": true },
-        "bulk": { "supported": false, "maxOperations": 0, "maxPayloadSize": 0 },
+        "bulk": {
+            "supported": true,
+            "maxOperations": super::MAX_BULK_OPERATIONS,
+            "maxPayloadSize": max_payload,
+        },
         "filter": { "supported": true, "maxResults": SCIM_MAX_RESULTS },
         "changePassword": { "supported": false },
         "sort": { "supported": true },

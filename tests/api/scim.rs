@@ -125,7 +125,8 @@ async fn discovery_and_access(app: &TestApp) {
     assert_eq!(config["filter"]["maxResults"], 200);
     assert_eq!(config["etag"]["supported"], true);
     assert_eq!(config["patch"]["supported"], true);
-    assert_eq!(config["bulk"]["supported"], false);
+    assert_eq!(config["bulk"]["supported"], true);
+    assert_eq!(config["bulk"]["maxOperations"], 1000);
     let (status, types) = scim.get("/ResourceTypes").await;
     assert_eq!(status, 200);
     let endpoints: Vec<&Value> = types["Resources"]
@@ -153,7 +154,7 @@ async fn discovery_and_access(app: &TestApp) {
     }
     // Not built yet: said, in SCIM's shape.
     let (status, _, body) = scim
-        .request(reqwest::Method::POST, "/Bulk", Some(json!({})), &[])
+        .request(reqwest::Method::POST, "/.search", Some(json!({})), &[])
         .await;
     assert_scim_error(status, &body, 501, None);
 }
@@ -718,7 +719,110 @@ async fn groups_are_provisioned(app: &TestApp) {
     assert_scim_error(status, &gone, 404, None);
 }
 
+/// `/Bulk`: operations in order, `bulkId` references resolved to what
+/// earlier operations made, `failOnErrors` stopping early, and the
+/// announced limit.
+async fn bulk_runs_operations_in_order(app: &TestApp) {
+    let (_org, token, _) = org_with_members(app, "scim-bulk").await;
+    let scim = Scim { app, token };
+    let request = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": [
+            { "method": "POST", "path": "/Users", "bulkId": "u1", "data": new_user("dee@scim-bulk.example", "b-1") },
+            { "method": "POST", "path": "/Users", "bulkId": "u2", "data": new_user("eve@scim-bulk.example", "b-2") },
+            { "method": "POST", "path": "/Groups", "bulkId": "g1", "data": {
+                "displayName": "Ops", "members": [{ "value": "bulkId:u1" }, { "value": "bulkId:u2" }] } },
+            { "method": "PATCH", "path": "/Users/bulkId:u2", "data": {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{ "op": "replace", "path": "active", "value": false }] } },
+            { "method": "POST", "path": "/Groups", "data": { "displayName": "Bad", "members": [{ "value": "bulkId:nope" }] } },
+            { "method": "DELETE", "path": "/Users/bulkId:u1" },
+        ],
+    });
+    let (status, _, answer) = scim
+        .request(reqwest::Method::POST, "/Bulk", Some(request.clone()), &[])
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let statuses: Vec<&str> = answer["Operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["201", "201", "201", "200", "409", "204"],
+        "{answer}"
+    );
+    let ops = answer["Operations"].as_array().unwrap();
+    assert_eq!(ops[0]["bulkId"], "u1");
+    assert!(ops[0]["location"].as_str().unwrap().contains("/Users/"));
+    assert!(ops[0]["version"].as_str().unwrap().starts_with("W/"));
+    let group = ops[2]["location"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (_, ops_group) = scim.get(&format!("/Groups/{group}")).await;
+    assert_eq!(
+        ops_group["members"].as_array().unwrap().len(),
+        1,
+        "{ops_group}"
+    );
+    let (_, eve) = scim
+        .get(&format!(
+            "/Users?filter={}",
+            urlencode("userName eq \"eve@scim-bulk.example\"")
+        ))
+        .await;
+    assert_eq!(eve["Resources"][0]["active"], false);
+    assert!(
+        scim.filter("userName eq \"dee@scim-bulk.example\"")
+            .await
+            .is_empty()
+    );
+    // failOnErrors: 1 stops at the first error.
+    let (status, _, stopped) = scim
+        .request(
+            reqwest::Method::POST,
+            "/Bulk",
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                "failOnErrors": 1,
+                "Operations": [
+                    { "method": "POST", "path": "/Users", "bulkId": "x", "data": { "userName": "not an email" } },
+                    { "method": "POST", "path": "/Users", "bulkId": "y", "data": new_user("fay@scim-bulk.example", "b-3") },
+                ],
+            })),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{stopped}");
+    assert_eq!(stopped["Operations"].as_array().unwrap().len(), 1);
+    assert!(
+        scim.filter("userName eq \"fay@scim-bulk.example\"")
+            .await
+            .is_empty()
+    );
+    // Over the announced limit.
+    let many: Vec<Value> = (0..1001)
+        .map(|_| json!({ "method": "DELETE", "path": "/Users/x" }))
+        .collect();
+    let (status, _, body) = scim
+        .request(
+            reqwest::Method::POST,
+            "/Bulk",
+            Some(json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": many })),
+            &[],
+        )
+        .await;
+    assert_scim_error(status, &body, 413, Some("tooMany"));
+}
+
 crate::both_backends!(
+    bulk_runs_operations_in_order,
     groups_are_provisioned,
     discovery_and_access,
     users_are_read_and_filtered,
