@@ -137,19 +137,38 @@ fn base_url(req: &HttpRequest) -> String {
     format!("{}://{}/scim/v2", info.scheme(), info.host())
 }
 
+/// What no route answers: a known resource with a method it does not
+/// take (405, with `Allow`), the cross-resource search not built yet
+/// (501), or nothing at all (404).
 async fn not_supported(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     if let Err(refused) = caller(&req, &state).await {
         return refused;
     }
-    error(
-        StatusCode::NOT_IMPLEMENTED,
+    let path = req.path().trim_start_matches("/scim/v2").trim_matches('/');
+    let segments: Vec<&str> = path.split('/').collect();
+    let allow = match segments.as_slice() {
+        [".search"] => {
+            return error(
+                StatusCode::NOT_IMPLEMENTED,
+                None,
+                "searching across resource types is not supported yet; use /Users/.search or /Groups/.search",
+            );
+        }
+        ["ServiceProviderConfig"] | ["ResourceTypes" | "Schemas", ..] => "GET",
+        ["Users" | "Groups"] => "GET, POST",
+        ["Users" | "Groups", ".search"] | ["Bulk"] => "POST",
+        ["Users" | "Groups", _] => "GET, PUT, PATCH, DELETE",
+        _ => return error(StatusCode::NOT_FOUND, None, "no such SCIM endpoint"),
+    };
+    let mut response = error(
+        StatusCode::METHOD_NOT_ALLOWED,
         None,
-        &format!(
-            "{} {} is not supported by this server yet (see its ServiceProviderConfig)",
-            req.method(),
-            req.path()
-        ),
-    )
+        &format!("{} is not allowed here; use {allow}", req.method()),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
 }
 
 async fn service_provider_config(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {

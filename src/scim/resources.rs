@@ -203,6 +203,10 @@ fn attribute(name: &str, kind: &str, multi: bool, mutability: &str, subs: Vec<Va
 
 pub fn schemas(base: &str) -> Vec<Value> {
     let s = |name: &str| attribute(name, "string", false, "readWrite", vec![]);
+    let mut role_value = s("value");
+    role_value["canonicalValues"] = json!(["user", "admin"]);
+    let mut display_name = s("displayName");
+    display_name["required"] = json!(true);
     let user = json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
         "id": USER_SCHEMA,
@@ -218,7 +222,7 @@ pub fn schemas(base: &str) -> Vec<Value> {
             s("locale"),
             s("timezone"),
             attribute("active", "boolean", false, "readWrite", vec![]),
-            attribute("roles", "complex", true, "readWrite", vec![s("value"), attribute("primary", "boolean", false, "readWrite", vec![])]),
+            attribute("roles", "complex", true, "readWrite", vec![role_value, attribute("primary", "boolean", false, "readWrite", vec![])]),
             attribute("groups", "complex", true, "readOnly", vec![s("value"), s("display"), s("$ref")]),
         ],
         "meta": { "resourceType": "Schema", "location": format!("{base}/Schemas/{USER_SCHEMA}") },
@@ -245,7 +249,7 @@ pub fn schemas(base: &str) -> Vec<Value> {
         "name": "Group",
         "description": "A group of the org",
         "attributes": [
-            s("displayName"),
+            display_name,
             s("externalId"),
             attribute("members", "complex", true, "readWrite", vec![s("value"), s("display"), s("type"), s("$ref")]),
         ],

@@ -157,6 +157,14 @@ async fn discovery_and_access(app: &TestApp) {
         .request(reqwest::Method::POST, "/.search", Some(json!({})), &[])
         .await;
     assert_scim_error(status, &body, 501, None);
+    // A method a resource does not take: 405 with Allow; no resource: 404.
+    let (status, headers, body) = scim
+        .request(reqwest::Method::DELETE, "/ServiceProviderConfig", None, &[])
+        .await;
+    assert_scim_error(status, &body, 405, None);
+    assert_eq!(headers["allow"], "GET");
+    let (status, body) = scim.get(&format!("/{}", Uuid::now_v7())).await;
+    assert_scim_error(status, &body, 404, None);
 }
 
 /// Users read as the org sees them, with the filters Okta and Entra send,
