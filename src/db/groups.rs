@@ -43,6 +43,22 @@ pub fn update(
     }
 }
 
+/// Raises the versions of the groups `user` is in (their members change
+/// when the user leaves the org).
+pub fn touch_groups_of(conn: &mut DbConn, org_id: &str, user_id: &str) -> QueryResult<usize> {
+    let theirs = group_memberships::table
+        .filter(group_memberships::org_id.eq(org_id.to_owned()))
+        .filter(group_memberships::user_id.eq(user_id.to_owned()))
+        .select(group_memberships::group_id);
+    diesel::update(
+        groups::table
+            .filter(groups::org_id.eq(org_id.to_owned()))
+            .filter(groups::id.eq_any(theirs)),
+    )
+    .set(groups::version.eq(groups::version + 1))
+    .execute(conn)
+}
+
 /// Raises the versions of a group and of a member, whose group
 /// membership changed (both show it).
 fn touch_both(conn: &mut DbConn, org_id: &str, group_id: &str, user_id: &str) -> QueryResult<()> {

@@ -31,6 +31,16 @@ fn unsupported(message: impl Into<String>) -> Unsupported {
     Unsupported(message.into())
 }
 
+/// A boolean as IdPs send it: `true`, or `"True"` as text.
+fn boolean(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    }
+}
+
 fn always(value: bool) -> Condition {
     Box::new(sql::<Bool>(if value { "1 = 1" } else { "1 = 0" }))
 }
@@ -119,7 +129,7 @@ fn compare(path: &AttrPath, op: CompareOp, value: &Value) -> Result<Condition, U
             }
         }
         ("active", None) => {
-            let Some(active) = value.as_bool() else {
+            let Some(active) = boolean(value) else {
                 return Err(unsupported("active compares with true or false"));
             };
             let wanted = match op {
@@ -165,7 +175,9 @@ fn compare(path: &AttrPath, op: CompareOp, value: &Value) -> Result<Condition, U
 /// Whether the attribute has a value on every member (`pr`).
 fn present(path: &AttrPath) -> Result<Condition, Unsupported> {
     match (path.name.as_str(), path.sub.as_deref()) {
-        ("id" | "username" | "emails" | "active" | "meta", _) => Ok(always(true)),
+        ("id" | "username" | "emails" | "active", None)
+        | ("emails", Some("value"))
+        | ("meta", Some("created" | "lastmodified")) => Ok(always(true)),
         ("externalid", None) => Ok(Box::new(memberships::external_id.is_not_null())),
         _ => Err(unsupported(format!(
             "filtering on {} is not supported",
@@ -195,13 +207,16 @@ fn email_value(filter: &Filter) -> Result<Condition, Unsupported> {
                 }
             }
             ("primary", None) | ("emails", Some("primary")) => match op {
-                CompareOp::Eq => always(value.as_bool() == Some(true)),
-                CompareOp::Ne => always(value.as_bool() != Some(true)),
+                CompareOp::Eq => always(boolean(value) == Some(true)),
+                CompareOp::Ne => always(boolean(value) != Some(true)),
                 _ => return Err(unsupported("emails.primary compares with eq or ne")),
             },
             _ => return Err(unsupported(format!("emails has no {}", path.dotted()))),
         },
-        Filter::Present(_) => always(true),
+        Filter::Present(path) => match (path.name.as_str(), path.sub.as_deref()) {
+            ("value" | "type" | "primary", None) => always(true),
+            _ => return Err(unsupported(format!("emails has no {}", path.dotted()))),
+        },
         Filter::And(a, b) => Box::new(email_value(a)?.and(email_value(b)?)),
         Filter::Or(a, b) => Box::new(email_value(a)?.or(email_value(b)?)),
         Filter::Not(inner) => Box::new(diesel::dsl::not(email_value(inner)?)),
@@ -409,10 +424,12 @@ pub fn group_condition(filter: &Filter) -> Result<GroupCondition, Unsupported> {
         }
         Filter::Present(path) => {
             check_uri(path)?;
-            match path.name.as_str() {
-                "id" | "displayname" | "meta" => group_always(true),
-                "externalid" => Box::new(groups::external_id.is_not_null()),
-                "members" => Box::new(diesel::dsl::exists(
+            match (path.name.as_str(), path.sub.as_deref()) {
+                ("id" | "displayname", None) | ("meta", Some("created" | "lastmodified")) => {
+                    group_always(true)
+                }
+                ("externalid", None) => Box::new(groups::external_id.is_not_null()),
+                ("members", None | Some("value")) => Box::new(diesel::dsl::exists(
                     group_memberships::table
                         .filter(group_memberships::org_id.eq(groups::org_id))
                         .filter(group_memberships::group_id.eq(groups::id)),

@@ -117,6 +117,9 @@ fn from_service(e: &Error, filter: bool) -> HttpResponse {
 async fn caller(req: &HttpRequest, state: &AppState) -> Result<Principal, HttpResponse> {
     match caller_of(req, &state.service).await {
         Ok(mut principal) => {
+            if let Err(e) = crate::service::scim_access(&principal) {
+                return Err(from_service(&e, false));
+            }
             principal.channel = Channel::Scim;
             Ok(principal)
         }
@@ -477,7 +480,16 @@ fn user_answer(
 
 /// How often a PATCH without `If-Match` is tried again when another write
 /// got in between its read and its write.
-const PATCH_ATTEMPTS: usize = 3;
+const PATCH_ATTEMPTS: usize = 5;
+
+/// A PATCH without `If-Match` that lost every race: `409`, try again.
+fn kept_changing() -> HttpResponse {
+    error(
+        StatusCode::CONFLICT,
+        None,
+        "the resource kept changing while this PATCH was applied; send it again",
+    )
+}
 
 /// A list's filter, paging and projection, read once for either resource.
 struct Listing {
@@ -535,6 +547,18 @@ async fn search_groups(
     body: web::Bytes,
 ) -> HttpResponse {
     match serde_json::from_slice::<ListParams>(&body) {
+        Ok(params)
+            if params
+                .schemas
+                .as_ref()
+                .is_some_and(|s| !s.iter().any(|s| s == SEARCH_SCHEMA)) =>
+        {
+            error(
+                StatusCode::BAD_REQUEST,
+                Some("invalidSyntax"),
+                "a search needs the SearchRequest schema",
+            )
+        }
         Ok(params) => groups(req, state, params).await,
         Err(_) => error(
             StatusCode::BAD_REQUEST,
@@ -790,9 +814,12 @@ async fn op_patch_user(
             );
         }
         let mut doc = resources::user(&current, w.base);
-        if let Err(patch::PatchError(scim_type, detail)) =
-            patch::apply(&mut doc, &body, &[resources::ENTERPRISE_SCHEMA])
-        {
+        if let Err(patch::PatchError(scim_type, detail)) = patch::apply(
+            &mut doc,
+            &body,
+            &[resources::ENTERPRISE_SCHEMA],
+            &["emails", "phoneNumbers", "roles"],
+        ) {
             return error(StatusCode::BAD_REQUEST, Some(scim_type), &detail);
         }
         // userName and emails are one email here: the one the patch
@@ -821,6 +848,8 @@ async fn op_patch_user(
         {
             Ok(member) => return user_answer(StatusCode::OK, &member, w.base),
             Err(Error::Conflict(_)) if expected.is_none() && attempt < PATCH_ATTEMPTS => continue,
+            // No precondition was given: not a 412, a busy resource.
+            Err(Error::Conflict(_)) if expected.is_none() => return kept_changing(),
             Err(e) => return from_service(&e, false),
         }
     }
@@ -896,7 +925,7 @@ async fn op_patch_group(
             );
         }
         let mut doc = resources::group(&current, w.base);
-        if let Err(patch::PatchError(scim_type, detail)) = patch::apply(&mut doc, &body, &[]) {
+        if let Err(patch::PatchError(scim_type, detail)) = patch::apply(&mut doc, &body, &[], &[]) {
             return error(StatusCode::BAD_REQUEST, Some(scim_type), &detail);
         }
         let input = match resources::group_input(&doc, true) {
@@ -917,6 +946,8 @@ async fn op_patch_group(
                 return group_answer(StatusCode::OK, &group, body);
             }
             Err(Error::Conflict(_)) if expected.is_none() && attempt < PATCH_ATTEMPTS => continue,
+            // No precondition was given: not a 412, a busy resource.
+            Err(Error::Conflict(_)) if expected.is_none() => return kept_changing(),
             Err(e) => return from_service(&e, false),
         }
     }

@@ -26,8 +26,15 @@ enum Op {
     Remove,
 }
 
-/// Applies a PatchOp body to `doc`.
-pub fn apply(doc: &mut Value, body: &Value, extension_urns: &[&str]) -> Result<(), PatchError> {
+/// Applies a PatchOp body to `doc`. `single` names the multi-valued
+/// attributes that hold one value here (a User's one email, phone and
+/// role): `add` to them replaces, as for a single-valued attribute.
+pub fn apply(
+    doc: &mut Value,
+    body: &Value,
+    extension_urns: &[&str],
+    single: &[&str],
+) -> Result<(), PatchError> {
     if let Some(schemas) = body.get("schemas").and_then(Value::as_array)
         && !schemas.iter().any(|s| s.as_str() == Some(PATCH_SCHEMA))
     {
@@ -52,9 +59,18 @@ pub fn apply(doc: &mut Value, body: &Value, extension_urns: &[&str]) -> Result<(
             }
         };
         let value = get_ci(operation, "value").cloned();
+        // Adding to an attribute that holds one value here replaces it.
+        let op_for = |path: &str| {
+            let plain = !path.contains('[') && !path.contains('.');
+            if op == Op::Add && plain && single.iter().any(|s| s.eq_ignore_ascii_case(path)) {
+                Op::Replace
+            } else {
+                op
+            }
+        };
         match get_ci(operation, "path").and_then(Value::as_str) {
             Some(path) if !path.trim().is_empty() => {
-                apply_path(doc, op, path.trim(), value, extension_urns)?
+                apply_path(doc, op_for(path.trim()), path.trim(), value, extension_urns)?
             }
             _ => {
                 if op == Op::Remove {
@@ -67,7 +83,7 @@ pub fn apply(doc: &mut Value, body: &Value, extension_urns: &[&str]) -> Result<(
                     ));
                 };
                 for (key, value) in fields {
-                    apply_path(doc, op, &key, Some(value), extension_urns)?;
+                    apply_path(doc, op_for(&key), &key, Some(value), extension_urns)?;
                 }
             }
         }
@@ -154,14 +170,21 @@ fn apply_path(
     let Some(filter) = filter else {
         // `attr` or `attr.sub`.
         match (path.sub.as_deref(), op) {
-            // `remove` of `members` with the values to remove (Entra):
-            // only those go, never all of them.
-            (None, Op::Remove) if value.as_ref().is_some_and(Value::is_array) => {
-                let gone: Vec<String> = value
-                    .as_ref()
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
+            // `remove` with the values to remove (Entra sends a list, some
+            // send one object): only those go, never all of them.
+            (None, Op::Remove) if value.as_ref().is_some_and(|v| !v.is_null()) => {
+                let listed = match value {
+                    Some(Value::Array(items)) => items,
+                    Some(item @ Value::Object(_)) => vec![item],
+                    _ => {
+                        return Err(invalid(
+                            "invalidValue",
+                            "a remove's value lists the values to remove",
+                        ));
+                    }
+                };
+                let gone: Vec<String> = listed
+                    .iter()
                     .filter_map(|v| get_ci(v, "value").and_then(Value::as_str))
                     .map(str::to_owned)
                     .collect();
@@ -427,12 +450,8 @@ mod tests {
     }
 
     fn patch(doc: &mut Value, ops: Value) {
-        apply(
-            doc,
-            &json!({ "schemas": [PATCH_SCHEMA], "Operations": ops }),
-            &[EXT],
-        )
-        .unwrap();
+        let body = json!({ "schemas": [PATCH_SCHEMA], "Operations": ops });
+        apply(doc, &body, &[EXT], &["emails", "roles"]).unwrap();
     }
 
     #[test]
@@ -506,6 +525,25 @@ mod tests {
             group["members"],
             json!([{ "value": "a" }, { "value": "c" }])
         );
+        // One object instead of a list: still only that member.
+        patch(
+            &mut group,
+            json!([{ "op": "remove", "path": "members", "value": { "value": "a" } }]),
+        );
+        assert_eq!(group["members"], json!([{ "value": "c" }]));
+    }
+
+    #[test]
+    fn add_to_a_one_value_attribute_replaces_it() {
+        let mut doc = user();
+        patch(
+            &mut doc,
+            json!([{ "op": "add", "path": "emails", "value": [{ "value": "new@example.com", "type": "work" }] }]),
+        );
+        assert_eq!(
+            doc["emails"],
+            json!([{ "value": "new@example.com", "type": "work" }])
+        );
     }
 
     #[test]
@@ -519,7 +557,7 @@ mod tests {
             json!({ "schemas": ["x"], "Operations": [] }),
             json!({}),
         ] {
-            assert!(apply(&mut doc, &body, &[EXT]).is_err(), "{body}");
+            assert!(apply(&mut doc, &body, &[EXT], &[]).is_err(), "{body}");
         }
     }
 }

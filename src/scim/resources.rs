@@ -103,8 +103,13 @@ impl Projection {
         Self { only, excluded }
     }
 
-    /// The top-level attribute a (lower-cased) path names.
+    /// The top-level attribute a (lower-cased) path names: an extension's
+    /// URN names its whole object.
     fn top(path: &str) -> &str {
+        let extension = ENTERPRISE_SCHEMA.to_ascii_lowercase();
+        if path.starts_with(&extension) {
+            return &path[..extension.len()];
+        }
         let path = path
             .strip_prefix(&USER_SCHEMA.to_ascii_lowercase())
             .or_else(|| path.strip_prefix(&GROUP_SCHEMA.to_ascii_lowercase()))

@@ -46,7 +46,7 @@ pub use orgs::{OrgKey, OrgUpdate};
 pub use plan::Failure;
 pub use scim::{
     MAX_RESULTS as SCIM_MAX_RESULTS, ScimGroup, ScimGroupInput, ScimGroupQuery, ScimPage,
-    ScimUserQuery,
+    ScimUserQuery, scim_access,
 };
 pub use sync::{
     MAX_SYNC_RECORDS, MemberRecord, RecordResult, Retirement, SyncMode, SyncReport, SyncRequest,

@@ -40,6 +40,12 @@ pub struct ScimPage<T> {
     pub items: Vec<T>,
 }
 
+/// Whether a caller may use the SCIM API at all: an org's token with the
+/// `scim` scope.
+pub fn scim_access(who: &Principal) -> Result<()> {
+    scim_org(who).map(|_| ())
+}
+
 /// The org a SCIM call acts on: the token's, with the `scim` scope. An
 /// operator's token names no org, and a SCIM client belongs to one.
 fn scim_org(who: &Principal) -> Result<OrgId> {

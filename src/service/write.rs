@@ -135,6 +135,8 @@ impl Tx<'_> {
         membership: &MembershipRow,
     ) -> Result<bool> {
         users::lock(self, &user.id)?;
+        // Their group memberships go with them: those groups change.
+        groups::touch_groups_of(self, &membership.org_id, &user.id)?;
         if members::delete(self, &membership.org_id, &user.id)? == 0 {
             return Ok(false);
         }

@@ -149,8 +149,10 @@ async fn discovery_and_access(app: &TestApp) {
         (app.integration(org, "members:read members:write"), 403),
     ] {
         let other = Scim { app, token };
-        let (status, body) = other.get("/Users").await;
-        assert_scim_error(status, &body, expected, None);
+        for path in ["/Users", "/ServiceProviderConfig"] {
+            let (status, body) = other.get(path).await;
+            assert_scim_error(status, &body, expected, None);
+        }
     }
     // Not built yet: said, in SCIM's shape.
     let (status, _, body) = scim
@@ -232,7 +234,15 @@ async fn users_are_read_and_filtered(app: &TestApp) {
         vec![ann.clone()]
     );
     // What cannot be answered is said, never a wider list.
+    assert_eq!(
+        scim.filter("emails[primary eq \"true\" and value sw \"bob\"]")
+            .await,
+        vec![bob.clone()]
+    );
     for filter in [
+        "meta.bogus pr",
+        "userName.nope pr",
+        "emails[bogus pr]",
         "title eq \"x\"",
         "userName eq",
         "userName zz \"a\"",
@@ -462,6 +472,24 @@ async fn users_are_written(app: &TestApp) {
         channels.len() >= 3 && channels.iter().all(|c| *c == "scim"),
         "{data}"
     );
+    // add to an attribute that holds one value here replaces it.
+    let (status, _, readded) = scim
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/Users/{id}"),
+            Some(json!({
+                "schemas": [PATCH_OP],
+                "Operations": [
+                    { "op": "add", "path": "emails", "value": [{ "value": "cleo@scim-w.example", "type": "work" }] },
+                    { "op": "add", "path": "roles", "value": [{ "value": "admin" }] },
+                ],
+            })),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{readded}");
+    assert_eq!(readded["userName"], "cleo@scim-w.example");
+    assert_eq!(readded["roles"][0]["value"], "admin");
     // DELETE, then it is gone.
     let (status, _, _) = scim
         .request(reqwest::Method::DELETE, &format!("/Users/{id}"), None, &[])
@@ -675,6 +703,23 @@ async fn groups_are_provisioned(app: &TestApp) {
     expected.sort();
     assert_eq!(members, expected);
     assert_eq!(patched["displayName"], "Sales EU");
+    // One object instead of a list removes that member only.
+    let (status, _, one) = scim
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/Groups/{id}"),
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [
+                    { "op": "remove", "path": "members", "value": { "value": admin } },
+                    { "op": "add", "path": "members", "value": [{ "value": admin }] },
+                ],
+            })),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["members"].as_array().unwrap().len(), 2);
     // The member side shows it.
     let (_, bob_user) = scim.get(&format!("/Users/{bob}")).await;
     assert_eq!(bob_user["groups"][0]["display"], "Sales EU");

@@ -197,6 +197,29 @@ async fn group_versions_guard_updates(app: &TestApp) {
     .await;
     let v3 = version(&read(admin.clone()).await);
     assert!(v3 > v2);
+    // A member who leaves the org leaves its groups: the group changes.
+    let bo = app.create_member(org, "bo@ver-g.example", "user").await;
+    app.mutate(
+        &admin,
+        "addGroupMembership",
+        &format!("userId: \"{bo}\", groupId: \"{group}\""),
+    )
+    .await;
+    let before_leaving = version(&read(admin.clone()).await);
+    let removed = app
+        .data(
+            &admin,
+            &format!("mutation {{ r: removeMembers(userIds: [\"{bo}\"]) {{ removedIds }} }}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        removed["r"]["removedIds"],
+        json!([bo.to_string()]),
+        "{removed}"
+    );
+    let v3 = version(&read(admin.clone()).await);
+    assert!(v3 > before_leaving);
     // Group memberships a sync or upsert writes raise it too.
     let synced = app
         .data(
