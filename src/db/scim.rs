@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::DbConn;
 use super::models::{GroupRow, MembershipRow, UserRow};
 use super::schema::{group_memberships, groups, memberships, users};
-use crate::domain::scim_filter::{AttrPath, CompareOp, Filter};
+use crate::domain::scim_filter::{AttrPath, CompareOp, Filter, UserSort};
 
 type Source = InnerJoinQuerySource<memberships::table, users::table>;
 type Backend = <DbConn as Connection>::Backend;
@@ -264,7 +264,7 @@ pub fn users(
     conn: &mut DbConn,
     org_id: &str,
     condition: impl Fn() -> Option<Condition>,
-    by_email: bool,
+    sort: UserSort,
     descending: bool,
     offset: i64,
     limit: i64,
@@ -289,11 +289,24 @@ pub fn users(
     if let Some(c) = condition() {
         query = query.filter(c);
     }
-    query = match (by_email, descending) {
-        (true, false) => query.order((memberships::user_email.asc(), memberships::user_id.asc())),
-        (true, true) => query.order((memberships::user_email.desc(), memberships::user_id.desc())),
-        (false, false) => query.order((memberships::created_at.asc(), memberships::user_id.asc())),
-        (false, true) => query.order((memberships::created_at.desc(), memberships::user_id.desc())),
+    // By id unless asked otherwise: every filter's index (org, email,
+    // user id), (org, external id) or the key itself then serves the
+    // order too, so a lookup never walks the org to avoid a sort.
+    query = match (sort, descending) {
+        (UserSort::Id, false) => query.order(memberships::user_id.asc()),
+        (UserSort::Id, true) => query.order(memberships::user_id.desc()),
+        (UserSort::UserName, false) => {
+            query.order((memberships::user_email.asc(), memberships::user_id.asc()))
+        }
+        (UserSort::UserName, true) => {
+            query.order((memberships::user_email.desc(), memberships::user_id.desc()))
+        }
+        (UserSort::Created, false) => {
+            query.order((memberships::created_at.asc(), memberships::user_id.asc()))
+        }
+        (UserSort::Created, true) => {
+            query.order((memberships::created_at.desc(), memberships::user_id.desc()))
+        }
     };
     let rows = query.offset(offset).limit(limit).load(conn)?;
     Ok((total, rows))

@@ -7,6 +7,15 @@
 
 use serde_json::Value;
 
+/// How a User list is ordered (`sortBy`): by id unless asked otherwise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UserSort {
+    #[default]
+    Id,
+    UserName,
+    Created,
+}
+
 /// A parsed filter.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {

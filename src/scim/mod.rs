@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::{Channel, Principal};
-use crate::domain::scim_filter;
+use crate::domain::scim_filter::{self, UserSort};
 use crate::error::{Code, Error};
 use crate::http::{AppState, Refusal, caller_of};
 use crate::service::{SCIM_MAX_RESULTS, ScimGroupQuery, ScimUserQuery};
@@ -340,10 +340,11 @@ async fn users(req: HttpRequest, state: web::Data<AppState>, params: ListParams)
         Ok(listing) => listing,
         Err(bad) => return *bad,
     };
-    let sort_by_user_name = match params.sort_by.as_deref().map(str::to_ascii_lowercase) {
-        None => false,
-        Some(s) if s == "username" || s == "emails" || s == "emails.value" => true,
-        Some(s) if s == "meta.created" || s == "id" => false,
+    let sort = match params.sort_by.as_deref().map(str::to_ascii_lowercase) {
+        None => UserSort::Id,
+        Some(s) if s == "id" => UserSort::Id,
+        Some(s) if s == "username" || s == "emails" || s == "emails.value" => UserSort::UserName,
+        Some(s) if s == "meta.created" => UserSort::Created,
         Some(other) => {
             return error(
                 StatusCode::BAD_REQUEST,
@@ -361,7 +362,7 @@ async fn users(req: HttpRequest, state: web::Data<AppState>, params: ListParams)
         filter: listing.filter,
         start_index: listing.start_index,
         count: listing.count,
-        sort_by_user_name,
+        sort,
         descending,
         with_groups: projection.wants("groups"),
     };

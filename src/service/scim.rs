@@ -26,7 +26,7 @@ pub struct ScimUserQuery {
     pub start_index: i64,
     pub count: i64,
     /// Sort by `userName` (else by creation).
-    pub sort_by_user_name: bool,
+    pub sort: crate::domain::scim_filter::UserSort,
     pub descending: bool,
     /// Whether the members' groups are wanted.
     pub with_groups: bool,
@@ -176,7 +176,7 @@ impl Service {
                 conn,
                 &org_db,
                 condition,
-                query.sort_by_user_name,
+                query.sort,
                 query.descending,
                 start_index - 1,
                 count,
