@@ -76,6 +76,10 @@ pub struct ScenarioResult {
     /// Requests per second with wrk's connections all busy.
     pub max_rps: f64,
     pub requests: u64,
+    /// Operations each request carries: 1, or a SCIM /Bulk request's.
+    pub operations_per_request: usize,
+    /// `max_rps` × `operations_per_request`.
+    pub max_operations_per_s: f64,
     /// Latency at about 80% of `max_rps`.
     pub p50_ms: f64,
     pub p99_ms: f64,
@@ -233,6 +237,15 @@ pub fn markdown(report: &Report) -> String {
                 s.sql_per_request,
                 s.peak_rss_mb
             );
+            if s.operations_per_request > 1 {
+                let _ = writeln!(
+                    out,
+                    "| ↳ the same, per operation ({} per request) | {:.0} ops/s | | | | | | {:.2} per op | |",
+                    s.operations_per_request,
+                    s.max_operations_per_s,
+                    s.sql_per_request / s.operations_per_request as f64
+                );
+            }
         }
         let sync = &b.sync;
         let _ = writeln!(

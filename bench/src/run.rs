@@ -170,6 +170,26 @@ fn measure_backend(
     let admin = server.admin_token(&operator, &big_org, &run_id)?;
     let writes_org = server.create_org(&operator, &format!("bench-writes-{run_id}"))?;
     let writer = server.admin_token(&operator, &writes_org, &run_id)?;
+    // SCIM clients hold an org's integration token with the `scim` scope.
+    let scim_big = server.token(&[
+        "--role",
+        "integration",
+        "--org",
+        &big_org,
+        "--scope",
+        "scim",
+    ])?;
+    // /Bulk writes into an org of its own, so that its figures do not
+    // depend on what createUser left in the writes org.
+    let scim_org = server.create_org(&operator, &format!("bench-scim-{run_id}"))?;
+    let scim_writer = server.token(&[
+        "--role",
+        "integration",
+        "--org",
+        &scim_org,
+        "--scope",
+        "scim",
+    ])?;
     eprintln!("   finding a cursor deep in the large org");
     let deep_cursor = server.deep_cursor(&admin, sizes.big_org * 9 / 10)?;
     let loads = vec![
@@ -186,6 +206,8 @@ fn measure_backend(
         scenarios::create_user(&writer),
         // The writes org's log, filled by createUser just before.
         scenarios::events_page(&writer),
+        scenarios::scim_filter_user(&scim_big, sizes.big_org),
+        scenarios::scim_bulk(&scim_writer),
     ];
     let receiver = Receiver::start()?;
     let mut results = Vec::new();
@@ -215,6 +237,12 @@ fn measure_backend(
             result.errors,
             result.sql_per_request
         );
+        if result.operations_per_request > 1 {
+            eprintln!(
+                "      {:.0} operations/s ({} per request)",
+                result.max_operations_per_s, result.operations_per_request
+            );
+        }
         if let Some(w) = &webhook {
             eprintln!(
                 "      webhooks: {}/{} delivered, {} duplicates; lag p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
@@ -534,6 +562,8 @@ fn measure_load(
         name: load.name.into(),
         max_rps,
         requests: max.requests,
+        operations_per_request: load.operations,
+        max_operations_per_s: max_rps * load.operations as f64,
         p50_ms: paced.p50_us as f64 / 1000.0,
         p99_ms: paced.p99_us as f64 / 1000.0,
         max_p50_ms: max.p50_us as f64 / 1000.0,
@@ -590,13 +620,31 @@ fn run_wrk(
         .arg(format!("{seconds}s"))
         .arg("-s")
         .arg(&options.lua)
-        .arg(format!("{}{}", server.base, load.path))
+        // The URL wrk is given must parse: placeholders in the path are
+        // left to the script (BENCH_PATH).
+        .arg(format!(
+            "{}{}",
+            server.base,
+            load.path.replace("{n}", "0").replace("{u}", "0")
+        ))
         .env("BENCH_RANGE", load.range.to_string())
         .env("BENCH_DELAY_MS", delay_ms.to_string())
         .env("BENCH_RUN", format!("{phase}{}", server.started_ms))
-        .env("BENCH_CHECK", if load.body.is_some() { "1" } else { "0" });
+        .env("BENCH_EXPECT_COUNT", load.expect_count.to_string())
+        .env(
+            "BENCH_CHECK",
+            if load.body.is_some() || load.expect.is_some() {
+                "1"
+            } else {
+                "0"
+            },
+        );
+    let path = load.path.contains('{').then(|| load.path.clone());
+    let media = load.media.map(str::to_owned);
     for (name, value) in [
         ("BENCH_BODY", &load.body),
+        ("BENCH_PATH", &path),
+        ("BENCH_MEDIA", &media),
         ("BENCH_TOKEN", &load.token),
         ("BENCH_EXPECT", &load.expect),
     ] {
@@ -843,7 +891,10 @@ impl Server {
         let before = self.statements()?;
         let mut failures = 0;
         for i in 0..count {
-            let url = format!("{}{}", self.base, load.path);
+            let n = (dataset::mix(i) % load.range.max(1) as u64).to_string();
+            let u = format!("serial{}-{i}", self.started_ms);
+            let fill = |text: &str| text.replace("{n}", &n).replace("{u}", &u);
+            let url = format!("{}{}", self.base, fill(&load.path));
             let mut request = match &load.body {
                 Some(_) => self.agent.post(&url),
                 None => self.agent.get(&url),
@@ -851,14 +902,13 @@ impl Server {
             if let Some(token) = &load.token {
                 request = request.set("Authorization", &format!("Bearer {token}"));
             }
+            if let Some(media) = load.media {
+                request = request.set("Accept", media);
+            }
             let response = match &load.body {
-                Some(body) => {
-                    let n = (dataset::mix(i) % load.range.max(1) as u64).to_string();
-                    let u = format!("serial{}-{i}", self.started_ms);
-                    request
-                        .set("Content-Type", "application/json")
-                        .send_string(&body.replace("{n}", &n).replace("{u}", &u))
-                }
+                Some(body) => request
+                    .set("Content-Type", load.media.unwrap_or("application/json"))
+                    .send_string(&fill(body)),
                 None => request.call(),
             };
             let good = response
@@ -869,7 +919,7 @@ impl Server {
                         && load
                             .expect
                             .as_ref()
-                            .is_none_or(|e| text.contains(e.as_str()))
+                            .is_none_or(|e| text.matches(e.as_str()).count() >= load.expect_count)
                 });
             if !good {
                 failures += 1;

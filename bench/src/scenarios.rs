@@ -5,17 +5,44 @@ use serde_json::{Value, json};
 use crate::dataset::EMAIL_DOMAIN;
 
 /// One load scenario: a request wrk repeats, with placeholders `{n}` (a
-/// random member of the large org) and `{u}` (unique within the run).
+/// random member of the large org) and `{u}` (unique within the run) in
+/// its body and its path.
 #[derive(Debug, Clone)]
 pub struct Load {
     pub name: &'static str,
-    pub path: &'static str,
+    /// The path and query, URL-encoded.
+    pub path: String,
     /// `None`: a plain GET.
     pub body: Option<String>,
+    /// The body's Content-Type, also sent as Accept; `None`:
+    /// `application/json` with a body, no Accept on a GET.
+    pub media: Option<&'static str>,
     pub token: Option<String>,
     pub range: usize,
     /// Text every good response holds.
     pub expect: Option<String>,
+    /// How many times at least `expect` is in a good response.
+    pub expect_count: usize,
+    /// Operations one request carries (1 but for SCIM /Bulk), for the
+    /// operations/s figure.
+    pub operations: usize,
+}
+
+impl Load {
+    /// A GraphQL request (a POST to `/graphql`).
+    fn graphql(name: &'static str, body: String, token: &str, range: usize, expect: &str) -> Self {
+        Self {
+            name,
+            path: "/graphql".into(),
+            body: Some(body),
+            media: None,
+            token: Some(token.into()),
+            range,
+            expect: Some(expect.into()),
+            expect_count: 1,
+            operations: 1,
+        }
+    }
 }
 
 fn body(query: &str, variables: Value) -> String {
@@ -26,67 +53,66 @@ fn body(query: &str, variables: Value) -> String {
 pub fn static_route() -> Load {
     Load {
         name: "B0 static route (GET /healthz)",
-        path: "/healthz",
+        path: "/healthz".into(),
         body: None,
+        media: None,
         token: None,
         range: 1,
         expect: None,
+        expect_count: 1,
+        operations: 1,
     }
 }
 
 /// B1: the smallest GraphQL request, authenticated.
 pub fn typename(token: &str) -> Load {
-    Load {
-        name: "B1 {__typename} with auth",
-        path: "/graphql",
-        body: Some(body("{ __typename }", json!({}))),
-        token: Some(token.into()),
-        range: 1,
-        expect: Some(r#""__typename":"Query""#.into()),
-    }
+    Load::graphql(
+        "B1 {__typename} with auth",
+        body("{ __typename }", json!({})),
+        token,
+        1,
+        r#""__typename":"Query""#,
+    )
 }
 
 pub fn find_user_by_email(token: &str, big_org: usize) -> Load {
-    Load {
-        name: "findUserBy(email)",
-        path: "/graphql",
-        body: Some(body(
+    Load::graphql(
+        "findUserBy(email)",
+        body(
             "query($e: String) { findUserBy(email: $e) { id email name role status externalId } }",
             json!({ "e": format!("u{{n}}@{EMAIL_DOMAIN}") }),
-        )),
-        token: Some(token.into()),
-        range: big_org,
-        expect: Some(format!("@{EMAIL_DOMAIN}\"")),
-    }
+        ),
+        token,
+        big_org,
+        &format!("@{EMAIL_DOMAIN}\""),
+    )
 }
 
 pub fn user_by_external_id(token: &str, big_org: usize) -> Load {
-    Load {
-        name: "user(externalId)",
-        path: "/graphql",
-        body: Some(body(
+    Load::graphql(
+        "user(externalId)",
+        body(
             "query($x: String) { user(externalId: $x) { id email name role status externalId attributes groups { id name role } } }",
             json!({ "x": "e{n}" }),
-        )),
-        token: Some(token.into()),
-        range: big_org,
-        expect: Some(r#""externalId":"e"#.into()),
-    }
+        ),
+        token,
+        big_org,
+        r#""externalId":"e"#,
+    )
 }
 
 /// A page of 50 members with their groups, from `after` (or the start).
 pub fn members_page(name: &'static str, token: &str, after: Option<&str>) -> Load {
-    Load {
+    Load::graphql(
         name,
-        path: "/graphql",
-        body: Some(body(
+        body(
             "query($after: String) { members(first: 50, after: $after) { edges { cursor node { id name email role status groups { id name } } } pageInfo { hasNextPage endCursor } } }",
             json!({ "after": after }),
-        )),
-        token: Some(token.into()),
-        range: 1,
-        expect: Some(r#""hasNextPage":true"#.into()),
-    }
+        ),
+        token,
+        1,
+        r#""hasNextPage":true"#,
+    )
 }
 
 /// The createUser scenario's name: the one run with a webhook endpoint
@@ -94,31 +120,97 @@ pub fn members_page(name: &'static str, token: &str, after: Option<&str>) -> Loa
 pub const CREATE_USER: &str = "createUser";
 
 pub fn create_user(token: &str) -> Load {
-    Load {
-        name: CREATE_USER,
-        path: "/graphql",
-        body: Some(body(
+    Load::graphql(
+        CREATE_USER,
+        body(
             r#"mutation($e: String!) { createUser(email: $e, first: "New", last: "Hire") { id result errorCode } }"#,
             json!({ "e": "new-{u}@writes.example" }),
-        )),
-        token: Some(token.into()),
-        range: 1,
-        expect: Some(r#""result":"created""#.into()),
-    }
+        ),
+        token,
+        1,
+        r#""result":"created""#,
+    )
 }
 
 /// A page of 50 of the org's events (the audit log), from the start.
 pub fn events_page(token: &str) -> Load {
-    Load {
-        name: "events page (50)",
-        path: "/graphql",
-        body: Some(body(
+    Load::graphql(
+        "events page (50)",
+        body(
             "{ events(first: 50) { edges { node { id position type occurredAt actor { sub } target { id } changes } } pageInfo { hasNextPage endCursor } } }",
             json!({}),
-        )),
+        ),
+        token,
+        1,
+        r#""type":"member.created""#,
+    )
+}
+
+/// SCIM's media type, sent as Content-Type and Accept.
+const SCIM_JSON: &str = "application/scim+json";
+
+/// The SCIM filter scenario's name.
+pub const SCIM_FILTER: &str = "SCIM GET /Users?filter=userName eq …";
+
+/// How an identity provider finds a user: `GET /scim/v2/Users` with a
+/// `userName eq` filter on a random member of the large org; `token` is a
+/// `scim` token of that org.
+pub fn scim_filter_user(token: &str, big_org: usize) -> Load {
+    Load {
+        name: SCIM_FILTER,
+        // filter=userName eq "u{n}@<domain>", URL-encoded.
+        path: format!("/scim/v2/Users?filter=userName%20eq%20%22u{{n}}%40{EMAIL_DOMAIN}%22"),
+        body: None,
+        media: Some(SCIM_JSON),
+        token: Some(token.into()),
+        range: big_org,
+        expect: Some(r#""totalResults":1"#.into()),
+        expect_count: 1,
+        operations: 1,
+    }
+}
+
+/// Operations in each request of the SCIM bulk scenario.
+pub const BULK_OPERATIONS: usize = 100;
+
+/// The SCIM bulk scenario's name.
+pub const SCIM_BULK: &str = "SCIM /Bulk (100 operations)";
+
+/// `POST /scim/v2/Bulk` of `BULK_OPERATIONS` `POST /Users`, each a new
+/// userName (unique per request through `{u}`). Good when every operation
+/// answered 201: `"status":"201"` is in the answer once per operation (a
+/// failed operation has its 4xx or 5xx status there instead).
+pub fn scim_bulk(token: &str) -> Load {
+    let operations: Vec<Value> = (0..BULK_OPERATIONS)
+        .map(|k| {
+            json!({
+                "method": "POST",
+                "path": "/Users",
+                "bulkId": format!("b{k}"),
+                "data": {
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": format!("bulk-{{u}}-{k}@bulk.example"),
+                    "name": { "givenName": "Bulk", "familyName": format!("Hire {k}") },
+                },
+            })
+        })
+        .collect();
+    Load {
+        name: SCIM_BULK,
+        path: "/scim/v2/Bulk".into(),
+        body: Some(
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                "Operations": operations,
+            })
+            .to_string(),
+        ),
+        media: Some(SCIM_JSON),
         token: Some(token.into()),
         range: 1,
-        expect: Some(r#""type":"member.created""#.into()),
+        expect: Some(r#""status":"201""#.into()),
+        expect_count: BULK_OPERATIONS,
+        operations: BULK_OPERATIONS,
     }
 }
 

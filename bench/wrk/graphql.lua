@@ -3,18 +3,28 @@
 --
 -- BENCH_BODY     the request body; "{n}" becomes a random number below
 --                BENCH_RANGE, "{u}" a number unique within the run
+-- BENCH_PATH     the request path (and query), with the same "{n}" and
+--                "{u}"; unset: the path of the URL wrk was given
+-- BENCH_MEDIA    the body's Content-Type and the Accept header
+--                (default: application/json when a body is set, none
+--                for a GET)
 -- BENCH_TOKEN    the bearer token
 -- BENCH_EXPECT   text every good response contains
+-- BENCH_EXPECT_COUNT  how many times at least (default 1)
 -- BENCH_CHECK    "0" to skip reading response bodies (status still counts)
 -- BENCH_DELAY_MS pause before each request on a connection (paced runs)
 --
 -- A response fails when its status is not 200, when it carries a GraphQL
--- "errors" member, or when BENCH_EXPECT is missing from it. done() prints
--- one line, "BENCH_RESULT {json}".
+-- "errors" member, or when BENCH_EXPECT is missing from it (or found
+-- fewer than BENCH_EXPECT_COUNT times). done() prints one line,
+-- "BENCH_RESULT {json}".
 
 local body = os.getenv("BENCH_BODY")
+local path = os.getenv("BENCH_PATH")
+local media = os.getenv("BENCH_MEDIA")
 local token = os.getenv("BENCH_TOKEN")
 local expect = os.getenv("BENCH_EXPECT")
+local expect_count = tonumber(os.getenv("BENCH_EXPECT_COUNT") or "1")
 local check = os.getenv("BENCH_CHECK") ~= "0"
 local range = tonumber(os.getenv("BENCH_RANGE") or "1")
 local delay_ms = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
@@ -37,18 +47,27 @@ function init(args)
     end
     if body then
         wrk.method = "POST"
-        wrk.headers["Content-Type"] = "application/json"
-        wrk.headers["Accept"] = "application/json"
+        wrk.headers["Content-Type"] = media or "application/json"
+        wrk.headers["Accept"] = media or "application/json"
+    elseif media then
+        wrk.headers["Accept"] = media
     end
 end
 
-if body then
+if body or path then
     function request()
         counter = counter + 1
         local n = tostring(math.random(0, range - 1))
         local u = run .. "-" .. thread_id .. "-" .. counter
-        local text = body:gsub("{n}", n):gsub("{u}", u)
-        return wrk.format(nil, nil, nil, text)
+        local p = nil
+        if path then
+            p = path:gsub("{n}", n):gsub("{u}", u)
+        end
+        if body then
+            local text = body:gsub("{n}", n):gsub("{u}", u)
+            return wrk.format(nil, p, nil, text)
+        end
+        return wrk.format("GET", p)
     end
 end
 
@@ -58,12 +77,26 @@ if delay_ms > 0 then
     end
 end
 
+-- Whether `text` holds `what` at least `times` times.
+local function holds(text, what, times)
+    local found, at = 0, 1
+    while found < times do
+        local s, e = text:find(what, at, true)
+        if not s then
+            return false
+        end
+        found = found + 1
+        at = e + 1
+    end
+    return true
+end
+
 if check then
     function response(status, headers, text)
         checked = checked + 1
         if status ~= 200
             or text:find('"errors"', 1, true)
-            or (expect and not text:find(expect, 1, true)) then
+            or (expect and not holds(text, expect, expect_count)) then
             failures = failures + 1
             if failures == 1 then
                 io.stderr:write("first failure: " .. status .. " " .. text:sub(1, 300) .. "\n")
