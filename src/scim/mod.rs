@@ -820,6 +820,7 @@ async fn op_patch_user(
             &body,
             &[resources::ENTERPRISE_SCHEMA],
             &["emails", "phoneNumbers", "roles"],
+            &["userName", "name", "displayName"],
         ) {
             return error(StatusCode::BAD_REQUEST, Some(scim_type), &detail);
         }
@@ -926,7 +927,9 @@ async fn op_patch_group(
             );
         }
         let mut doc = resources::group(&current, w.base);
-        if let Err(patch::PatchError(scim_type, detail)) = patch::apply(&mut doc, &body, &[], &[]) {
+        if let Err(patch::PatchError(scim_type, detail)) =
+            patch::apply(&mut doc, &body, &[], &[], &["displayName"])
+        {
             return error(StatusCode::BAD_REQUEST, Some(scim_type), &detail);
         }
         let input = match resources::group_input(&doc, true) {

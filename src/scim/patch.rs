@@ -29,11 +29,15 @@ enum Op {
 /// Applies a PatchOp body to `doc`. `single` names the multi-valued
 /// attributes that hold one value here (a User's one email, phone and
 /// role): `add` to them replaces, as for a single-valued attribute.
+/// `kept` names the attributes a resource always has here (a User's
+/// names, a Group's name): removing them is `mutability`, not a silent
+/// no-op.
 pub fn apply(
     doc: &mut Value,
     body: &Value,
     extension_urns: &[&str],
     single: &[&str],
+    kept: &[&str],
 ) -> Result<(), PatchError> {
     if let Some(schemas) = body.get("schemas").and_then(Value::as_array)
         && !schemas.iter().any(|s| s.as_str() == Some(PATCH_SCHEMA))
@@ -68,7 +72,22 @@ pub fn apply(
                 op
             }
         };
-        match get_ci(operation, "path").and_then(Value::as_str) {
+        let path_text = get_ci(operation, "path")
+            .and_then(Value::as_str)
+            .map(str::trim);
+        if op == Op::Remove
+            && let Some(path) = path_text
+        {
+            let plain = path.split(['[', '.']).next().unwrap_or(path);
+            let name = plain.rsplit(':').next().unwrap_or(plain);
+            if kept.iter().any(|k| k.eq_ignore_ascii_case(name)) {
+                return Err(invalid(
+                    "mutability",
+                    format!("{name} cannot be removed: it always has a value here"),
+                ));
+            }
+        }
+        match path_text {
             Some(path) if !path.trim().is_empty() => {
                 apply_path(doc, op_for(path.trim()), path.trim(), value, extension_urns)?
             }
@@ -323,7 +342,7 @@ fn parse_target(text: &str) -> Result<(AttrPath, Option<Filter>, Option<String>)
     let filter = scim_filter::parse(&text[open + 1..close]).map_err(bad)?;
     let rest = text[close + 1..].trim();
     let sub = match rest.strip_prefix('.') {
-        Some(sub) if !sub.is_empty() => Some(sub.to_ascii_lowercase()),
+        Some(sub) if !sub.is_empty() && !sub.contains('.') => Some(sub.to_ascii_lowercase()),
         None if rest.is_empty() => None,
         _ => return Err(invalid("invalidPath", format!("\"{text}\" is not a path"))),
     };
@@ -451,7 +470,7 @@ mod tests {
 
     fn patch(doc: &mut Value, ops: Value) {
         let body = json!({ "schemas": [PATCH_SCHEMA], "Operations": ops });
-        apply(doc, &body, &[EXT], &["emails", "roles"]).unwrap();
+        apply(doc, &body, &[EXT], &["emails", "roles"], &[]).unwrap();
     }
 
     #[test]
@@ -554,10 +573,15 @@ mod tests {
             json!({ "Operations": [{ "op": "remove" }] }),
             json!({ "Operations": [{ "op": "add", "value": "x" }] }),
             json!({ "Operations": [{ "op": "add", "path": "emails[type eq", "value": "x" }] }),
+            json!({ "Operations": [{ "op": "add", "path": "emails[type eq \"work\"].value.x", "value": "x" }] }),
+            json!({ "Operations": [{ "op": "remove", "path": "name.givenName" }] }),
             json!({ "schemas": ["x"], "Operations": [] }),
             json!({}),
         ] {
-            assert!(apply(&mut doc, &body, &[EXT], &[]).is_err(), "{body}");
+            assert!(
+                apply(&mut doc, &body, &[EXT], &[], &["name"]).is_err(),
+                "{body}"
+            );
         }
     }
 }

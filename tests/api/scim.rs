@@ -472,6 +472,19 @@ async fn users_are_written(app: &TestApp) {
         channels.len() >= 3 && channels.iter().all(|c| *c == "scim"),
         "{data}"
     );
+    // A name always has a value here: removing it is refused, not ignored.
+    let (status, _, refused) = scim
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/Users/{id}"),
+            Some(json!({
+                "schemas": [PATCH_OP],
+                "Operations": [{ "op": "remove", "path": "name.givenName" }],
+            })),
+            &[],
+        )
+        .await;
+    assert_scim_error(status, &refused, 400, Some("mutability"));
     // add to an attribute that holds one value here replaces it.
     let (status, _, readded) = scim
         .request(
