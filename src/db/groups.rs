@@ -170,7 +170,7 @@ pub fn is_member(
 pub fn group_users(
     conn: &mut DbConn,
     org_id: &str,
-    group_id: Option<&str>,
+    group_ids: Option<&[&str]>,
     user_id: Option<&str>,
     limit: Option<i64>,
 ) -> QueryResult<Vec<GroupUserRow>> {
@@ -192,8 +192,9 @@ pub fn group_users(
             memberships::profile_name,
         ))
         .into_boxed();
-    if let Some(group_id) = group_id {
-        query = query.filter(group_memberships::group_id.eq(group_id.to_owned()));
+    if let Some(group_ids) = group_ids {
+        let ids: Vec<String> = group_ids.iter().map(|g| (*g).to_owned()).collect();
+        query = query.filter(group_memberships::group_id.eq_any(ids));
     }
     if let Some(user_id) = user_id {
         query = query.filter(group_memberships::user_id.eq(user_id.to_owned()));

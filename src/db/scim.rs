@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::DbConn;
 use super::models::{GroupRow, MembershipRow, UserRow};
 use super::schema::{group_memberships, groups, memberships, users};
-use crate::domain::scim_filter::{AttrPath, CompareOp, Filter, UserSort};
+use crate::domain::scim_filter::{AttrPath, CompareOp, Filter, UserSort, boolean};
 
 type Source = InnerJoinQuerySource<memberships::table, users::table>;
 type Backend = <DbConn as Connection>::Backend;
@@ -31,16 +31,6 @@ fn unsupported(message: impl Into<String>) -> Unsupported {
     Unsupported(message.into())
 }
 
-/// A boolean as IdPs send it: `true`, or `"True"` as text.
-fn boolean(value: &Value) -> Option<bool> {
-    match value {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
-        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
-        _ => None,
-    }
-}
-
 fn always(value: bool) -> Condition {
     Box::new(sql::<Bool>(if value { "1 = 1" } else { "1 = 0" }))
 }
@@ -49,6 +39,69 @@ fn text<'a>(value: &'a Value, path: &AttrPath) -> Result<&'a str, Unsupported> {
     value
         .as_str()
         .ok_or_else(|| unsupported(format!("{} compares with a string", path.dotted())))
+}
+
+/// `column <op> value` for the ordering operators; `$other` for the rest
+/// (`co`, `sw`, `ew`).
+macro_rules! ordered {
+    ($condition:ty, $column:expr, $op:expr, $value:expr, $other:expr) => {
+        match $op {
+            CompareOp::Eq => Box::new($column.eq($value)) as $condition,
+            CompareOp::Ne => Box::new($column.ne($value)),
+            CompareOp::Gt => Box::new($column.gt($value)),
+            CompareOp::Ge => Box::new($column.ge($value)),
+            CompareOp::Lt => Box::new($column.lt($value)),
+            CompareOp::Le => Box::new($column.le($value)),
+            CompareOp::Co | CompareOp::Sw | CompareOp::Ew => $other,
+        }
+    };
+}
+
+/// Text compared with every operator, `co`/`sw`/`ew` as `LIKE`.
+macro_rules! text_condition {
+    ($condition:ty, $column:expr, $op:expr, $value:expr) => {{
+        let value = $value;
+        let like = pattern($op, &value);
+        ordered!(
+            $condition,
+            $column,
+            $op,
+            value,
+            Box::new($column.like(like).escape('\\'))
+        )
+    }};
+}
+
+/// A nullable, case-exact column (an externalId): `eq` and `ne` only.
+macro_rules! exact_nullable {
+    ($column:expr, $op:expr, $value:expr, $not_for:expr) => {
+        match $op {
+            CompareOp::Eq => Ok(Box::new(
+                $column
+                    .is_not_null()
+                    .and($column.assume_not_null().eq($value)),
+            )),
+            CompareOp::Ne => Ok(Box::new(
+                $column.is_null().or($column.assume_not_null().ne($value)),
+            )),
+            _ => Err($not_for("externalId is case-exact: eq or ne only")),
+        }
+    };
+}
+
+/// A date-time column (`meta.created`, `meta.lastModified`).
+macro_rules! time_condition {
+    ($condition:ty, $column:expr, $op:expr, $at:expr, $not_for:expr) => {
+        ordered!(
+            $condition,
+            $column,
+            $op,
+            $at,
+            return Err($not_for(
+                "a date-time compares with eq, ne, gt, ge, lt or le"
+            ))
+        )
+    };
 }
 
 /// `LIKE` patterns for `co`, `sw` and `ew`, with `%`, `_` and `\` escaped.
@@ -71,18 +124,7 @@ fn pattern(op: CompareOp, term: &str) -> String {
 /// lower-case, compared case-insensitively (as SCIM says for both).
 fn email(op: CompareOp, value: &Value, path: &AttrPath) -> Result<Condition, Unsupported> {
     let v = text(value, path)?.to_lowercase();
-    let column = memberships::user_email;
-    Ok(match op {
-        CompareOp::Eq => Box::new(column.eq(v)),
-        CompareOp::Ne => Box::new(column.ne(v)),
-        CompareOp::Gt => Box::new(column.gt(v)),
-        CompareOp::Ge => Box::new(column.ge(v)),
-        CompareOp::Lt => Box::new(column.lt(v)),
-        CompareOp::Le => Box::new(column.le(v)),
-        CompareOp::Co | CompareOp::Sw | CompareOp::Ew => {
-            Box::new(column.like(pattern(op, &v)).escape('\\'))
-        }
-    })
+    Ok(text_condition!(Condition, memberships::user_email, op, v))
 }
 
 fn timestamp(value: &Value, path: &AttrPath) -> Result<NaiveDateTime, Unsupported> {
@@ -117,16 +159,7 @@ fn compare(path: &AttrPath, op: CompareOp, value: &Value) -> Result<Condition, U
         ("username", None) | ("emails", None) | ("emails", Some("value")) => email(op, value, path),
         ("externalid", None) => {
             let v = text(value, path)?.to_owned();
-            let column = memberships::external_id;
-            match op {
-                CompareOp::Eq => Ok(Box::new(
-                    column.is_not_null().and(column.assume_not_null().eq(v)),
-                )),
-                CompareOp::Ne => Ok(Box::new(
-                    column.is_null().or(column.assume_not_null().ne(v)),
-                )),
-                _ => Err(not_for("externalId is case-exact: eq or ne only")),
-            }
+            exact_nullable!(memberships::external_id, op, v, not_for)
         }
         ("active", None) => {
             let Some(active) = boolean(value) else {
@@ -142,27 +175,10 @@ fn compare(path: &AttrPath, op: CompareOp, value: &Value) -> Result<Condition, U
         }
         ("meta", Some(which @ ("lastmodified" | "created"))) => {
             let at = timestamp(value, path)?;
-            macro_rules! on {
-                ($column:expr) => {
-                    match op {
-                        CompareOp::Eq => Box::new($column.eq(at)) as Condition,
-                        CompareOp::Ne => Box::new($column.ne(at)),
-                        CompareOp::Gt => Box::new($column.gt(at)),
-                        CompareOp::Ge => Box::new($column.ge(at)),
-                        CompareOp::Lt => Box::new($column.lt(at)),
-                        CompareOp::Le => Box::new($column.le(at)),
-                        _ => {
-                            return Err(not_for(
-                                "a date-time compares with eq, ne, gt, ge, lt or le",
-                            ))
-                        }
-                    }
-                };
-            }
             Ok(if which == "created" {
-                on!(memberships::created_at)
+                time_condition!(Condition, memberships::created_at, op, at, not_for)
             } else {
-                on!(memberships::updated_at)
+                time_condition!(Condition, memberships::updated_at, op, at, not_for)
             })
         }
         _ => Err(unsupported(format!(
@@ -353,31 +369,11 @@ fn group_compare(
         // Names are unique ignoring case: compared by their key.
         ("displayname", None) => {
             let v = crate::domain::search_key(text(value, path)?);
-            let column = groups::name_key;
-            Ok(match op {
-                CompareOp::Eq => Box::new(column.eq(v)),
-                CompareOp::Ne => Box::new(column.ne(v)),
-                CompareOp::Gt => Box::new(column.gt(v)),
-                CompareOp::Ge => Box::new(column.ge(v)),
-                CompareOp::Lt => Box::new(column.lt(v)),
-                CompareOp::Le => Box::new(column.le(v)),
-                CompareOp::Co | CompareOp::Sw | CompareOp::Ew => {
-                    Box::new(column.like(pattern(op, &v)).escape('\\'))
-                }
-            })
+            Ok(text_condition!(GroupCondition, groups::name_key, op, v))
         }
         ("externalid", None) => {
             let v = text(value, path)?.to_owned();
-            let column = groups::external_id;
-            match op {
-                CompareOp::Eq => Ok(Box::new(
-                    column.is_not_null().and(column.assume_not_null().eq(v)),
-                )),
-                CompareOp::Ne => Ok(Box::new(
-                    column.is_null().or(column.assume_not_null().ne(v)),
-                )),
-                _ => Err(not_for("externalId is case-exact: eq or ne only")),
-            }
+            exact_nullable!(groups::external_id, op, v, not_for)
         }
         ("members", None) | ("members", Some("value")) => {
             let v = text(value, path)?;
@@ -389,27 +385,10 @@ fn group_compare(
         }
         ("meta", Some(which @ ("lastmodified" | "created"))) => {
             let at = timestamp(value, path)?;
-            macro_rules! on {
-                ($column:expr) => {
-                    match op {
-                        CompareOp::Eq => Box::new($column.eq(at)) as GroupCondition,
-                        CompareOp::Ne => Box::new($column.ne(at)),
-                        CompareOp::Gt => Box::new($column.gt(at)),
-                        CompareOp::Ge => Box::new($column.ge(at)),
-                        CompareOp::Lt => Box::new($column.lt(at)),
-                        CompareOp::Le => Box::new($column.le(at)),
-                        _ => {
-                            return Err(not_for(
-                                "a date-time compares with eq, ne, gt, ge, lt or le",
-                            ))
-                        }
-                    }
-                };
-            }
             Ok(if which == "created" {
-                on!(groups::created_at)
+                time_condition!(GroupCondition, groups::created_at, op, at, not_for)
             } else {
-                on!(groups::updated_at)
+                time_condition!(GroupCondition, groups::updated_at, op, at, not_for)
             })
         }
         _ => Err(unsupported(format!(

@@ -7,6 +7,17 @@
 
 use serde_json::Value;
 
+/// A boolean as identity providers send it: `true`, or `"True"` /
+/// `"false"` as text.
+pub fn boolean(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    }
+}
+
 /// How a User list is ordered (`sortBy`): by id unless asked otherwise.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum UserSort {

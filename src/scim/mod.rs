@@ -288,49 +288,6 @@ fn names(value: &Option<Value>) -> Vec<String> {
         .collect()
 }
 
-async fn list_users(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let params = match web::Query::<ListParams>::from_query(req.query_string()) {
-        Ok(params) => params.into_inner(),
-        Err(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                Some("invalidValue"),
-                "the query string is malformed",
-            );
-        }
-    };
-    users(req, state, params).await
-}
-
-async fn search_users(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let params: ListParams = match serde_json::from_slice(&body) {
-        Ok(params) => params,
-        Err(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                Some("invalidSyntax"),
-                "the body must be a SearchRequest (JSON)",
-            );
-        }
-    };
-    if params
-        .schemas
-        .as_ref()
-        .is_some_and(|s| !s.iter().any(|s| s == SEARCH_SCHEMA))
-    {
-        return error(
-            StatusCode::BAD_REQUEST,
-            Some("invalidSyntax"),
-            "a search needs the SearchRequest schema",
-        );
-    }
-    users(req, state, params).await
-}
-
 async fn users(req: HttpRequest, state: web::Data<AppState>, params: ListParams) -> HttpResponse {
     let who = match caller(&req, &state).await {
         Ok(who) => who,
@@ -380,50 +337,6 @@ async fn users(req: HttpRequest, state: web::Data<AppState>, params: ListParams)
     }
 }
 
-async fn get_user(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> HttpResponse {
-    let who = match caller(&req, &state).await {
-        Ok(who) => who,
-        Err(refused) => return refused,
-    };
-    let params = web::Query::<ListParams>::from_query(req.query_string())
-        .map(|p| p.into_inner())
-        .unwrap_or_default();
-    let projection = resources::Projection::new(
-        names(&params.attributes),
-        names(&params.excluded_attributes),
-    );
-    match state
-        .service
-        .scim_user(&who, &id, projection.wants("groups"))
-        .await
-    {
-        Ok(member) => {
-            let etag = resources::etag(member.membership.version);
-            let unchanged = req
-                .headers()
-                .get(header::IF_NONE_MATCH)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-            if unchanged {
-                return HttpResponse::NotModified()
-                    .insert_header((header::ETAG, etag))
-                    .finish();
-            }
-            let body = projection.apply(resources::user(&member, &base_url(&req)));
-            let mut response = answer(StatusCode::OK, &body);
-            if let Ok(value) = HeaderValue::from_str(&etag) {
-                response.headers_mut().insert(header::ETAG, value);
-            }
-            response
-        }
-        Err(e) => from_service(&e, false),
-    }
-}
-
 /// A request body as JSON, or the SCIM error.
 fn json_body(body: &[u8]) -> Result<Value, Box<HttpResponse>> {
     serde_json::from_slice(body).map_err(|_| {
@@ -456,27 +369,6 @@ fn if_match(req: &HttpRequest) -> Result<Option<i64>, Box<HttpResponse>> {
                 "If-Match names a version this resource never had",
             ))
         })
-}
-
-/// A User answer with its ETag (and `Location` when created).
-fn user_answer(
-    status: StatusCode,
-    member: &crate::service::MemberView,
-    base: &str,
-) -> HttpResponse {
-    let body = resources::user(member, base);
-    let mut response = answer(status, &body);
-    let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&resources::etag(member.membership.version)) {
-        headers.insert(header::ETAG, value);
-    }
-    if status == StatusCode::CREATED
-        && let Some(location) = body["meta"]["location"].as_str()
-        && let Ok(value) = HeaderValue::from_str(location)
-    {
-        headers.insert(header::LOCATION, value);
-    }
-    response
 }
 
 /// How often a PATCH without `If-Match` is tried again when another write
@@ -528,47 +420,6 @@ fn listing(params: &ListParams) -> Result<Listing, Box<HttpResponse>> {
     })
 }
 
-async fn list_groups(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let params = match web::Query::<ListParams>::from_query(req.query_string()) {
-        Ok(params) => params.into_inner(),
-        Err(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                Some("invalidValue"),
-                "the query string is malformed",
-            );
-        }
-    };
-    groups(req, state, params).await
-}
-
-async fn search_groups(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    body: web::Bytes,
-) -> HttpResponse {
-    match serde_json::from_slice::<ListParams>(&body) {
-        Ok(params)
-            if params
-                .schemas
-                .as_ref()
-                .is_some_and(|s| !s.iter().any(|s| s == SEARCH_SCHEMA)) =>
-        {
-            error(
-                StatusCode::BAD_REQUEST,
-                Some("invalidSyntax"),
-                "a search needs the SearchRequest schema",
-            )
-        }
-        Ok(params) => groups(req, state, params).await,
-        Err(_) => error(
-            StatusCode::BAD_REQUEST,
-            Some("invalidSyntax"),
-            "the body must be a SearchRequest (JSON)",
-        ),
-    }
-}
-
 async fn groups(req: HttpRequest, state: web::Data<AppState>, params: ListParams) -> HttpResponse {
     let who = match caller(&req, &state).await {
         Ok(who) => who,
@@ -595,66 +446,6 @@ async fn groups(req: HttpRequest, state: web::Data<AppState>, params: ListParams
             answer(StatusCode::OK, &list(page.total, page.start_index, items))
         }
         Err(e) => from_service(&e, true),
-    }
-}
-
-/// A Group answer with its ETag (and `Location` when created).
-fn group_answer(
-    status: StatusCode,
-    group: &crate::service::ScimGroup,
-    body: Value,
-) -> HttpResponse {
-    let mut response = answer(status, &body);
-    let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&resources::etag(group.group.version)) {
-        headers.insert(header::ETAG, value);
-    }
-    if status == StatusCode::CREATED
-        && let Some(location) = body["meta"]["location"].as_str()
-        && let Ok(value) = HeaderValue::from_str(location)
-    {
-        headers.insert(header::LOCATION, value);
-    }
-    response
-}
-
-async fn get_group(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> HttpResponse {
-    let who = match caller(&req, &state).await {
-        Ok(who) => who,
-        Err(refused) => return refused,
-    };
-    let params = web::Query::<ListParams>::from_query(req.query_string())
-        .map(|p| p.into_inner())
-        .unwrap_or_default();
-    let projection = resources::Projection::new(
-        names(&params.attributes),
-        names(&params.excluded_attributes),
-    );
-    match state
-        .service
-        .scim_group(&who, &id, projection.wants("members"))
-        .await
-    {
-        Ok(group) => {
-            let etag = resources::etag(group.group.version);
-            let unchanged = req
-                .headers()
-                .get(header::IF_NONE_MATCH)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-            if unchanged {
-                return HttpResponse::NotModified()
-                    .insert_header((header::ETAG, etag))
-                    .finish();
-            }
-            let body = projection.apply(resources::group(&group, &base_url(&req)));
-            group_answer(StatusCode::OK, &group, body)
-        }
-        Err(e) => from_service(&e, false),
     }
 }
 
@@ -1150,5 +941,190 @@ async fn bulk_one(
             Some("invalidPath"),
             &format!("{method} {path} is not an operation a bulk request may carry"),
         ),
+    }
+}
+
+/// A list's parameters from the query string.
+fn query_params(req: &HttpRequest) -> Result<ListParams, Box<HttpResponse>> {
+    web::Query::<ListParams>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .map_err(|_| {
+            Box::new(error(
+                StatusCode::BAD_REQUEST,
+                Some("invalidValue"),
+                "the query string is malformed",
+            ))
+        })
+}
+
+/// A list's parameters from a `.search` body (a SearchRequest).
+fn search_params(body: &[u8]) -> Result<ListParams, Box<HttpResponse>> {
+    let bad = |detail: &str| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            Some("invalidSyntax"),
+            detail,
+        ))
+    };
+    let params: ListParams =
+        serde_json::from_slice(body).map_err(|_| bad("the body must be a SearchRequest (JSON)"))?;
+    if params
+        .schemas
+        .as_ref()
+        .is_some_and(|s| !s.iter().any(|s| s == SEARCH_SCHEMA))
+    {
+        return Err(bad("a search needs the SearchRequest schema"));
+    }
+    Ok(params)
+}
+
+/// The `attributes` / `excludedAttributes` of a single read.
+fn projection_of(req: &HttpRequest) -> resources::Projection {
+    let params = web::Query::<ListParams>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .unwrap_or_default();
+    resources::Projection::new(
+        names(&params.attributes),
+        names(&params.excluded_attributes),
+    )
+}
+
+/// `304` when `If-None-Match` names the resource's current ETag.
+fn not_modified(req: &HttpRequest, etag: &str) -> Option<HttpResponse> {
+    let unchanged = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    unchanged.then(|| {
+        HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag.to_owned()))
+            .finish()
+    })
+}
+
+/// A resource answer with its ETag (and `Location` when created).
+fn resource_answer(status: StatusCode, version: i64, body: &Value) -> HttpResponse {
+    let mut response = answer(status, body);
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&resources::etag(version)) {
+        headers.insert(header::ETAG, value);
+    }
+    if status == StatusCode::CREATED
+        && let Some(location) = body["meta"]["location"].as_str()
+        && let Ok(value) = HeaderValue::from_str(location)
+    {
+        headers.insert(header::LOCATION, value);
+    }
+    response
+}
+
+fn user_answer(
+    status: StatusCode,
+    member: &crate::service::MemberView,
+    base: &str,
+) -> HttpResponse {
+    resource_answer(
+        status,
+        member.membership.version,
+        &resources::user(member, base),
+    )
+}
+
+fn group_answer(
+    status: StatusCode,
+    group: &crate::service::ScimGroup,
+    body: Value,
+) -> HttpResponse {
+    resource_answer(status, group.group.version, &body)
+}
+
+async fn list_users(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    match query_params(&req) {
+        Ok(params) => users(req, state, params).await,
+        Err(bad) => *bad,
+    }
+}
+
+async fn search_users(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    match search_params(&body) {
+        Ok(params) => users(req, state, params).await,
+        Err(bad) => *bad,
+    }
+}
+
+async fn list_groups(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    match query_params(&req) {
+        Ok(params) => groups(req, state, params).await,
+        Err(bad) => *bad,
+    }
+}
+
+async fn search_groups(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    match search_params(&body) {
+        Ok(params) => groups(req, state, params).await,
+        Err(bad) => *bad,
+    }
+}
+
+async fn get_user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let who = match caller(&req, &state).await {
+        Ok(who) => who,
+        Err(refused) => return refused,
+    };
+    let projection = projection_of(&req);
+    match state
+        .service
+        .scim_user(&who, &id, projection.wants("groups"))
+        .await
+    {
+        Ok(member) => {
+            let version = member.membership.version;
+            if let Some(unchanged) = not_modified(&req, &resources::etag(version)) {
+                return unchanged;
+            }
+            let body = projection.apply(resources::user(&member, &base_url(&req)));
+            resource_answer(StatusCode::OK, version, &body)
+        }
+        Err(e) => from_service(&e, false),
+    }
+}
+
+async fn get_group(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let who = match caller(&req, &state).await {
+        Ok(who) => who,
+        Err(refused) => return refused,
+    };
+    let projection = projection_of(&req);
+    match state
+        .service
+        .scim_group(&who, &id, projection.wants("members"))
+        .await
+    {
+        Ok(group) => {
+            let version = group.group.version;
+            if let Some(unchanged) = not_modified(&req, &resources::etag(version)) {
+                return unchanged;
+            }
+            let body = projection.apply(resources::group(&group, &base_url(&req)));
+            resource_answer(StatusCode::OK, version, &body)
+        }
+        Err(e) => from_service(&e, false),
     }
 }

@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::domain::scim_filter::boolean;
 use crate::service::{MemberView, SCIM_MAX_RESULTS};
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -266,16 +267,6 @@ pub fn schemas(base: &str) -> Vec<Value> {
 /// Why a User body cannot be taken: SCIM's `scimType` and a sentence.
 #[derive(Debug, Clone)]
 pub struct BadUser(pub &'static str, pub String);
-
-/// A boolean as IdPs send it: `true`, or `"True"` / `"false"` as text.
-fn boolean(value: &Value) -> Option<bool> {
-    match value {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
-        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
-        _ => None,
-    }
-}
 
 /// The value of a multi-valued attribute to use: the primary one, else
 /// the one of `kind`, else the first.

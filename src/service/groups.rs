@@ -397,11 +397,12 @@ impl Service {
             }
             let limit = (group.is_none() && user.is_none()).then_some(GROUP_USERS_LIMIT);
             let group_db = group.map(|g| g.as_db());
+            let group_ids: Option<[&str; 1]> = group_db.as_deref().map(|g| [g]);
             let user_db = user.map(|u| u.as_db());
             let rows = groups::group_users(
                 conn,
                 &org_db,
-                group_db.as_deref(),
+                group_ids.as_ref().map(|g| &g[..]),
                 user_db.as_deref(),
                 limit,
             )?;

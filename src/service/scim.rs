@@ -245,26 +245,50 @@ fn group_not_found() -> Error {
     Error::not_found("no such Group in this org")
 }
 
+/// Groups as SCIM shows them, with their members (one query for all of
+/// them) when `load`.
 fn with_members(
+    conn: &mut crate::db::DbConn,
+    org: &str,
+    rows: Vec<crate::db::models::GroupRow>,
+    load: bool,
+) -> Result<Vec<ScimGroup>> {
+    let mut members: std::collections::HashMap<String, Vec<(UserId, String)>> =
+        std::collections::HashMap::new();
+    if load && !rows.is_empty() {
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        for chunk in ids.chunks(crate::db::IN_CHUNK) {
+            for row in groups::group_users(conn, org, Some(chunk), None, None)? {
+                let group = row.group_id.clone();
+                let view = GroupUserView::from_row(row)?;
+                members
+                    .entry(group)
+                    .or_default()
+                    .push((view.user, view.user_name));
+            }
+        }
+    }
+    rows.into_iter()
+        .map(|row| {
+            let listed = load.then(|| members.remove(&row.id).unwrap_or_default());
+            Ok(ScimGroup {
+                group: GroupView::from_row(row)?,
+                members: listed,
+            })
+        })
+        .collect()
+}
+
+/// One group as SCIM shows it.
+fn with_members_one(
     conn: &mut crate::db::DbConn,
     org: &str,
     row: crate::db::models::GroupRow,
     load: bool,
 ) -> Result<ScimGroup> {
-    let members = if load {
-        Some(
-            groups::group_users(conn, org, Some(&row.id), None, None)?
-                .into_iter()
-                .map(|r| GroupUserView::from_row(r).map(|v| (v.user, v.user_name)))
-                .collect::<Result<Vec<_>>>()?,
-        )
-    } else {
-        None
-    };
-    Ok(ScimGroup {
-        group: GroupView::from_row(row)?,
-        members,
-    })
+    with_members(conn, org, vec![row], load)?
+        .pop()
+        .ok_or_else(group_not_found)
 }
 
 impl ScimGroupInput {
@@ -318,10 +342,7 @@ impl Service {
             let filter = query.filter.clone();
             let condition = || filter.as_ref().and_then(|f| scim::group_condition(f).ok());
             let (total, rows) = scim::groups(conn, &org_db, condition, start_index - 1, count)?;
-            let items = rows
-                .into_iter()
-                .map(|row| with_members(conn, &org_db, row, query.with_members))
-                .collect::<Result<Vec<_>>>()?;
+            let items = with_members(conn, &org_db, rows, query.with_members)?;
             Ok(ScimPage {
                 total,
                 start_index,
@@ -339,7 +360,7 @@ impl Service {
         self.read(move |conn| {
             let org_db = org.as_db();
             let row = groups::find(conn, &org_db, &group.as_db())?.ok_or_else(group_not_found)?;
-            with_members(conn, &org_db, row, load)
+            with_members_one(conn, &org_db, row, load)
         })
         .await
     }
@@ -366,7 +387,7 @@ impl Service {
                 set_group_members(tx, &row, members)?;
             }
             let row = groups::find(tx, &row.org_id, &row.id)?.ok_or_else(group_not_found)?;
-            with_members(tx, &org.as_db(), row, true)
+            with_members_one(tx, &org.as_db(), row, true)
         })
         .await
     }
@@ -395,7 +416,7 @@ impl Service {
                 set_group_members(tx, &current, members)?;
             }
             let row = groups::find(tx, &org_db, &current.id)?.ok_or_else(group_not_found)?;
-            with_members(tx, &org_db, row, true)
+            with_members_one(tx, &org_db, row, true)
         })
         .await
     }
