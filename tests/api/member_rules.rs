@@ -623,6 +623,11 @@ async fn dry_run_takes_no_write_lock(app: &TestApp) {
         };
         if let Some(path) = url.strip_prefix("sqlite://") {
             let mut c = diesel::SqliteConnection::establish(path).unwrap();
+            // The app's own background writers (the webhook dispatcher) may
+            // hold the write lock for a moment; wait for it like the app does.
+            diesel::sql_query("PRAGMA busy_timeout = 5000")
+                .execute(&mut c)
+                .unwrap();
             diesel::sql_query("BEGIN IMMEDIATE")
                 .execute(&mut c)
                 .unwrap();
