@@ -8,6 +8,12 @@ fn main() {
     println!("cargo::rerun-if-env-changed=ROSTER_TEST_POSTGRES_URL");
     println!("cargo::rerun-if-env-changed=ROSTER_TEST_REQUIRE_POSTGRES");
     println!("cargo::rerun-if-changed=build.rs");
+    // The SCIM conformance suite runs when a Python that has it is named.
+    println!("cargo::rustc-check-cfg=cfg(scim_conformance)");
+    println!("cargo::rerun-if-env-changed=ROSTER_TEST_SCIM_PYTHON");
+    if std::env::var_os("ROSTER_TEST_SCIM_PYTHON").is_some_and(|p| !p.is_empty()) {
+        println!("cargo::rustc-cfg=scim_conformance");
+    }
     let url = std::env::var_os("ROSTER_TEST_POSTGRES_URL").is_some_and(|url| !url.is_empty());
     let required = std::env::var_os("ROSTER_TEST_REQUIRE_POSTGRES").is_some_and(|v| v == "1");
     if url || required {

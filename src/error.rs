@@ -168,7 +168,9 @@ pub const EMAIL_UNAVAILABLE: &str = "this email address cannot be used for this 
 
 /// Names what a unique constraint protects without showing the constraint.
 fn duplicate_message(what: &str) -> &'static str {
-    if what.contains("email") {
+    if what.contains("idp_user_name") {
+        "this userName is already used by another member of this org"
+    } else if what.contains("email") {
         EMAIL_UNAVAILABLE
     } else if what.contains("external_id") {
         "this externalId is already used by another member of this org"

@@ -165,6 +165,7 @@ pub fn membership_row(org_id: &str, user: &UserRow, n: u64, admin: bool) -> Memb
         profile_locale: None,
         profile_timezone: None,
         version: 1,
+        idp_user_name: None,
     }
 }
 

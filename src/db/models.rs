@@ -84,6 +84,8 @@ pub struct MembershipRow {
     /// Raised by every write that changes what a reader sees of the member
     /// (see `db::members::update`).
     pub version: i64,
+    /// The identity provider's userName (SCIM) when it is not the email.
+    pub idp_user_name: Option<String>,
 }
 
 /// Only the `Some` fields are written; `Some(None)` clears a column.
@@ -93,6 +95,7 @@ pub struct MembershipChanges {
     pub role: Option<String>,
     pub status: Option<String>,
     pub external_id: Option<Option<String>>,
+    pub idp_user_name: Option<Option<String>>,
     pub retired_at: Option<Option<NaiveDateTime>>,
     pub attributes: Option<String>,
     pub invited_at: Option<Option<NaiveDateTime>>,
@@ -113,6 +116,7 @@ impl MembershipChanges {
         self.role.is_none()
             && self.status.is_none()
             && self.external_id.is_none()
+            && self.idp_user_name.is_none()
             && self.retired_at.is_none()
             && self.attributes.is_none()
             && self.invited_at.is_none()

@@ -55,6 +55,7 @@ diesel::table! {
         profile_locale -> Nullable<Text>,
         profile_timezone -> Nullable<Text>,
         version -> BigInt,
+        idp_user_name -> Nullable<Text>,
     }
 }
 

@@ -9,7 +9,7 @@ use diesel::dsl::sql;
 use diesel::expression::BoxableExpression;
 use diesel::helper_types::InnerJoinQuerySource;
 use diesel::prelude::*;
-use diesel::sql_types::Bool;
+use diesel::sql_types::{Bool, Text};
 use serde_json::Value;
 
 use super::DbConn;
@@ -127,6 +127,26 @@ fn email(op: CompareOp, value: &Value, path: &AttrPath) -> Result<Condition, Uns
     Ok(text_condition!(Condition, memberships::user_email, op, v))
 }
 
+/// A member's SCIM `userName`: the identity provider's own name for them
+/// when it has one, else the email; compared ignoring case. The very
+/// expression of the index `memberships_org_scim_user_name`, which answers
+/// these filters and sorts.
+const USER_NAME: &str = "lower(COALESCE(memberships.idp_user_name, memberships.user_email))";
+
+fn user_name(op: CompareOp, value: &Value, path: &AttrPath) -> Result<Condition, Unsupported> {
+    let given = text(value, path)?.to_owned();
+    let name = || sql::<Text>(USER_NAME);
+    let lowered = |v: String| sql::<Text>("lower(").bind::<Text, _>(v).sql(")");
+    let like = pattern(op, &given);
+    Ok(ordered!(
+        Condition,
+        name(),
+        op,
+        lowered(given),
+        Box::new(name().like(lowered(like)).escape('\\'))
+    ))
+}
+
 fn timestamp(value: &Value, path: &AttrPath) -> Result<NaiveDateTime, Unsupported> {
     let text = text(value, path)?;
     chrono::DateTime::parse_from_rfc3339(text)
@@ -156,7 +176,8 @@ fn compare(path: &AttrPath, op: CompareOp, value: &Value) -> Result<Condition, U
                 _ => Err(not_for("eq or ne only")),
             }
         }
-        ("username", None) | ("emails", None) | ("emails", Some("value")) => email(op, value, path),
+        ("username", None) => user_name(op, value, path),
+        ("emails", None) | ("emails", Some("value")) => email(op, value, path),
         ("externalid", None) => {
             let v = text(value, path)?.to_owned();
             exact_nullable!(memberships::external_id, op, v, not_for)
@@ -312,10 +333,10 @@ pub fn users(
         (UserSort::Id, false) => query.order(memberships::user_id.asc()),
         (UserSort::Id, true) => query.order(memberships::user_id.desc()),
         (UserSort::UserName, false) => {
-            query.order((memberships::user_email.asc(), memberships::user_id.asc()))
+            query.order((sql::<Text>(USER_NAME).asc(), memberships::user_id.asc()))
         }
         (UserSort::UserName, true) => {
-            query.order((memberships::user_email.desc(), memberships::user_id.desc()))
+            query.order((sql::<Text>(USER_NAME).desc(), memberships::user_id.desc()))
         }
         (UserSort::Created, false) => {
             query.order((memberships::created_at.asc(), memberships::user_id.asc()))

@@ -166,6 +166,7 @@ impl From<SyncRecord> for MemberRecord {
             groups: r.groups,
             send_invite: false,
             user_id: None,
+            idp_user_name: None,
         }
     }
 }

@@ -450,6 +450,7 @@ impl MutationRoot {
                 groups,
                 send_invite: send_invite.unwrap_or(false),
                 user_id: None,
+                idp_user_name: None,
             },
             if_version,
             create_only: false,

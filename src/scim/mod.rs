@@ -438,10 +438,15 @@ async fn groups(req: HttpRequest, state: web::Data<AppState>, params: ListParams
     match state.service.scim_groups(&who, query).await {
         Ok(page) => {
             let base = base_url(&req);
+            let display = listing.projection.asks_for("members.display");
             let items = page
                 .items
                 .iter()
-                .map(|g| listing.projection.apply(resources::group(g, &base)))
+                .map(|g| {
+                    listing
+                        .projection
+                        .apply(resources::group(g, &base, display))
+                })
                 .collect();
             answer(StatusCode::OK, &list(page.total, page.start_index, items))
         }
@@ -664,7 +669,7 @@ async fn op_create_group(w: &Write<'_>, _: &str, body: Value, _: Option<i64>) ->
     };
     match w.state.service.scim_create_group(w.who, input).await {
         Ok(group) => {
-            let body = resources::group(&group, w.base);
+            let body = resources::group(&group, w.base, false);
             group_answer(StatusCode::CREATED, &group, body)
         }
         Err(e) => from_service(&e, false),
@@ -690,7 +695,7 @@ async fn op_replace_group(
         .await
     {
         Ok(group) => {
-            let body = resources::group(&group, w.base);
+            let body = resources::group(&group, w.base, false);
             group_answer(StatusCode::OK, &group, body)
         }
         Err(e) => from_service(&e, false),
@@ -717,7 +722,7 @@ async fn op_patch_group(
                 "the Group changed since that version; read it again",
             );
         }
-        let mut doc = resources::group(&current, w.base);
+        let mut doc = resources::group(&current, w.base, false);
         if let Err(patch::PatchError(scim_type, detail)) =
             patch::apply(&mut doc, &body, &[], &[], &["displayName"])
         {
@@ -737,7 +742,7 @@ async fn op_patch_group(
             .await
         {
             Ok(group) => {
-                let body = resources::group(&group, w.base);
+                let body = resources::group(&group, w.base, false);
                 return group_answer(StatusCode::OK, &group, body);
             }
             Err(Error::Conflict(_)) if expected.is_none() && attempt < PATCH_ATTEMPTS => continue,
@@ -1122,7 +1127,8 @@ async fn get_group(
             if let Some(unchanged) = not_modified(&req, &resources::etag(version)) {
                 return unchanged;
             }
-            let body = projection.apply(resources::group(&group, &base_url(&req)));
+            let display = projection.asks_for("members.display");
+            let body = projection.apply(resources::group(&group, &base_url(&req), display));
             resource_answer(StatusCode::OK, version, &body)
         }
         Err(e) => from_service(&e, false),

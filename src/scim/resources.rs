@@ -39,11 +39,10 @@ pub fn user(member: &MemberView, base: &str) -> Value {
     let mut schemas = vec![json!(USER_SCHEMA)];
     let mut user = json!({
         "id": id,
-        "userName": u.email,
+        "userName": m.idp_user_name.as_deref().unwrap_or(&u.email),
         "name": {
             "givenName": u.first_name,
             "familyName": u.last_name,
-            "formatted": u.name,
         },
         "displayName": u.name,
         "emails": [{ "value": u.email, "type": "work", "primary": true }],
@@ -117,6 +116,12 @@ impl Projection {
             .map(|p| p.trim_start_matches(':'))
             .unwrap_or(path);
         path.split('.').next().unwrap_or(path)
+    }
+
+    /// Whether `attributes` names `path` (or its top-level attribute):
+    /// what an attribute returned only on request needs.
+    pub fn asks_for(&self, path: &str) -> bool {
+        self.only.iter().any(|p| p == path || p == Self::top(path))
     }
 
     /// Whether the answer will hold the top-level attribute `name`.
@@ -195,7 +200,8 @@ fn attribute(name: &str, kind: &str, multi: bool, mutability: &str, subs: Vec<Va
         "name": name,
         "type": kind,
         "multiValued": multi,
-        "required": name == "userName",
+        // Every member has an email: from emails, or a userName that is one.
+        "required": name == "userName" || name == "emails",
         "caseExact": name == "externalId" || name == "id",
         "mutability": mutability,
         "returned": "default",
@@ -207,10 +213,45 @@ fn attribute(name: &str, kind: &str, multi: bool, mutability: &str, subs: Vec<Va
     a
 }
 
+/// Suggested locales (`canonicalValues`); any BCP 47 tag is taken.
+const COMMON_LOCALES: [&str; 40] = [
+    "en-US", "en-GB", "en-CA", "en-AU", "en-IN", "de-DE", "de-AT", "de-CH", "fr-FR", "fr-CA",
+    "fr-BE", "es-ES", "es-MX", "it-IT", "nl-NL", "nl-BE", "pt-BR", "pt-PT", "sv-SE", "da-DK",
+    "nb-NO", "fi-FI", "pl-PL", "cs-CZ", "hu-HU", "ro-RO", "el-GR", "tr-TR", "ru-RU", "uk-UA",
+    "he-IL", "ar-SA", "hi-IN", "ja-JP", "ko-KR", "zh-CN", "zh-TW", "th-TH", "id-ID", "vi-VN",
+];
+
 pub fn schemas(base: &str) -> Vec<Value> {
     let s = |name: &str| attribute(name, "string", false, "readWrite", vec![]);
-    let mut role_value = s("value");
-    role_value["canonicalValues"] = json!(["user", "admin"]);
+    let with_values = |name: &str, values: Value| {
+        let mut a = s(name);
+        a["canonicalValues"] = values;
+        a
+    };
+    // Required: what every member has (create defaults role and active).
+    let required = |mut a: Value| {
+        a["required"] = json!(true);
+        a
+    };
+    let reference = |to: &str, mutability: &str| {
+        let mut a = attribute("$ref", "reference", false, mutability, vec![]);
+        a["referenceTypes"] = json!([to]);
+        a
+    };
+    // Derived here: the display name, and the one email or role.
+    let read_only = |name: &str, kind: &str| attribute(name, kind, false, "readOnly", vec![]);
+    // A member's one email and one role are primary.
+    let mut primary = attribute("primary", "boolean", false, "readWrite", vec![]);
+    primary["canonicalValues"] = json!(["true"]);
+    let mut display = read_only("display", "string");
+    display["returned"] = json!("request");
+    let role_value = with_values("value", json!(["user", "admin"]));
+    // What Roster takes: BCP 47 tags and IANA time zone names.
+    let locale = with_values("locale", json!(&COMMON_LOCALES[..]));
+    let timezone = with_values(
+        "timezone",
+        chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect(),
+    );
     let mut display_name = s("displayName");
     display_name["required"] = json!(true);
     let user = json!({
@@ -221,15 +262,15 @@ pub fn schemas(base: &str) -> Vec<Value> {
         "attributes": [
             s("userName"),
             s("externalId"),
-            attribute("name", "complex", false, "readWrite", vec![s("givenName"), s("familyName"), s("formatted")]),
-            s("displayName"),
-            attribute("emails", "complex", true, "readWrite", vec![s("value"), s("type"), attribute("primary", "boolean", false, "readWrite", vec![])]),
-            attribute("phoneNumbers", "complex", true, "readWrite", vec![s("value"), s("type")]),
-            s("locale"),
-            s("timezone"),
-            attribute("active", "boolean", false, "readWrite", vec![]),
-            attribute("roles", "complex", true, "readWrite", vec![role_value, attribute("primary", "boolean", false, "readWrite", vec![])]),
-            attribute("groups", "complex", true, "readOnly", vec![s("value"), s("display"), s("$ref")]),
+            required(attribute("name", "complex", false, "readWrite", vec![required(s("givenName")), s("familyName")])),
+            required(s("displayName")),
+            attribute("emails", "complex", true, "readWrite", vec![required(s("value")), with_values("type", json!(["work"])), primary.clone()]),
+            attribute("phoneNumbers", "complex", true, "readWrite", vec![s("value"), with_values("type", json!(["mobile"]))]),
+            locale,
+            timezone,
+            required(attribute("active", "boolean", false, "readWrite", vec![])),
+            required(attribute("roles", "complex", true, "readWrite", vec![required(role_value), primary])),
+            attribute("groups", "complex", true, "readOnly", vec![s("value"), s("display"), reference("Group", "readOnly")]),
         ],
         "meta": { "resourceType": "Schema", "location": format!("{base}/Schemas/{USER_SCHEMA}") },
     });
@@ -257,7 +298,7 @@ pub fn schemas(base: &str) -> Vec<Value> {
         "attributes": [
             display_name,
             s("externalId"),
-            attribute("members", "complex", true, "readWrite", vec![s("value"), s("display"), s("type"), s("$ref")]),
+            attribute("members", "complex", true, "readWrite", vec![s("value"), display, with_values("type", json!(["User"])), reference("User", "immutable")]),
         ],
         "meta": { "resourceType": "Schema", "location": format!("{base}/Schemas/{GROUP_SCHEMA}") },
     });
@@ -331,14 +372,28 @@ pub fn record_from_user(
             .and_then(Value::as_str)
             .map(str::to_owned)
     };
-    let email = text("userName")?.or_else(|| {
-        pick(get_ci(body, "emails"), "work")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
+    // The email is the one `emails` gives, else a userName that is an
+    // email; a userName that is not the email is kept beside it.
+    let user_name = text("userName")?;
+    let email = picked_email(body).or_else(|| {
+        user_name
+            .clone()
+            .filter(|n| crate::domain::Email::parse(n).is_ok())
     });
+    if !replace && email.is_none() {
+        return Err(bad(
+            "a User needs an email: a userName that is one, or a value in emails".into(),
+        ));
+    }
+    let idp_user_name = user_name.map(|n| match &email {
+        Some(e) if e.trim().eq_ignore_ascii_case(n.trim()) => String::new(),
+        _ => n,
+    });
+    // Okta sends locales as en_US, and RFC 3966 numbers start with tel:.
     let mobile = pick(get_ci(body, "phoneNumbers"), "mobile")
         .and_then(Value::as_str)
-        .map(str::to_owned);
+        .map(|m| m.strip_prefix("tel:").unwrap_or(m).to_owned());
+    let locale = text("locale")?.map(|l| l.replace('_', "-"));
     let status = match get_ci(body, "active") {
         None | Some(Value::Null) => None,
         Some(v) => Some(match boolean(v) {
@@ -397,7 +452,7 @@ pub fn record_from_user(
         last_name: name_part("familyName"),
         name: text("displayName")?.or_else(|| name_part("formatted")),
         mobile: cleared(mobile),
-        locale: cleared(text("locale")?),
+        locale: cleared(locale),
         timezone: cleared(text("timezone")?),
         role,
         status,
@@ -406,13 +461,15 @@ pub fn record_from_user(
         groups: None,
         send_invite: false,
         user_id: None,
+        idp_user_name,
     })
 }
 
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 
-/// A group as a SCIM Group; `members` only when they were loaded.
-pub fn group(group: &crate::service::ScimGroup, base: &str) -> Value {
+/// A group as a SCIM Group; `members` only when they were loaded, and
+/// their `display` (returned on request) only with `display`.
+pub fn group(group: &crate::service::ScimGroup, base: &str, display: bool) -> Value {
     let g = &group.group;
     let id = g.id.to_string();
     let mut value = json!({
@@ -434,12 +491,15 @@ pub fn group(group: &crate::service::ScimGroup, base: &str) -> Value {
         value["members"] = members
             .iter()
             .map(|(user, name)| {
-                json!({
+                let mut member = json!({
                     "value": user.to_string(),
-                    "display": name,
                     "type": "User",
                     "$ref": format!("{base}/Users/{user}"),
-                })
+                });
+                if display {
+                    member["display"] = json!(name);
+                }
+                member
             })
             .collect();
     }

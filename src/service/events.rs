@@ -262,6 +262,7 @@ pub(super) fn member_created(user: &UserRow, m: &MembershipRow) -> Draft {
         .set("role", &m.role)
         .set("status", &m.status)
         .set("externalId", &m.external_id)
+        .set("userName", &m.idp_user_name)
         .set("managed", m.managed);
     match m.attributes.as_str() {
         "{}" => draft,
@@ -299,6 +300,9 @@ pub(super) fn member_changed(before: &MembershipRow, changes: &MembershipChanges
     }
     if let Some(external_id) = &changes.external_id {
         draft = draft.change("externalId", text(&before.external_id), text(external_id));
+    }
+    if let Some(user_name) = &changes.idp_user_name {
+        draft = draft.change("userName", text(&before.idp_user_name), text(user_name));
     }
     if let Some(attributes) = &changes.attributes {
         draft = draft.change(

@@ -49,6 +49,9 @@ pub struct MemberRecord {
     /// email; then the email, when given, is what it becomes, and an empty
     /// `external_id` clears it.
     pub user_id: Option<UserId>,
+    /// The identity provider's userName (SCIM) when it is not the email;
+    /// an empty one clears it.
+    pub idp_user_name: Option<String>,
 }
 
 /// Why one item of a bulk call failed: the code and a sentence for people.
@@ -87,6 +90,7 @@ pub(super) struct Checked {
     /// Group name keys, deduplicated.
     pub(super) groups: Option<BTreeSet<String>>,
     pub(super) send_invite: bool,
+    pub(super) idp_user_name: Option<Option<String>>,
 }
 
 fn clearable<T>(
@@ -163,6 +167,9 @@ pub(super) fn check(record: MemberRecord) -> Result<Checked> {
             .transpose()?,
         groups,
         send_invite: record.send_invite,
+        idp_user_name: clearable(record.idp_user_name, |n| {
+            optional_text("userName", Some(n), 256).map(Option::unwrap_or_default)
+        })?,
     })
 }
 
@@ -470,6 +477,7 @@ impl Plan {
                         row.user_email = email.clone();
                     }
                 }
+                row.idp_user_name = record.idp_user_name.clone().flatten();
                 if record.status == Some(MemberStatus::Retired) {
                     row.status = MemberStatus::Retired.as_str().into();
                     row.retired_at = Some(at);
@@ -631,6 +639,13 @@ impl Plan {
         if record.clear_external_id && current.external_id.is_some() {
             changes.external_id = Some(None);
         }
+        if let Some(user_name) = record
+            .idp_user_name
+            .as_ref()
+            .filter(|n| **n != current.idp_user_name)
+        {
+            changes.idp_user_name = Some(user_name.clone());
+        }
         if let Some(attributes) = record
             .attributes
             .as_ref()
@@ -764,6 +779,9 @@ impl Plan {
                     }
                     self.by_external_id.insert(e.clone(), user_id.to_owned());
                     member.external_id = Some(e.clone());
+                }
+                if let Some(user_name) = &changes.idp_user_name {
+                    member.idp_user_name = user_name.clone();
                 }
                 if let Some(role) = &changes.role {
                     member.role = role.clone();

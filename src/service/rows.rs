@@ -78,6 +78,7 @@ pub(super) fn new_membership(
         profile_locale: None,
         profile_timezone: None,
         version: 1,
+        idp_user_name: None,
     }
 }
 

@@ -144,6 +144,8 @@ pub struct MembershipView {
     pub invited_at: Option<NaiveDateTime>,
     /// Raised by every change to what the org sees of the member.
     pub version: i64,
+    /// The identity provider's userName when it is not the email (SCIM).
+    pub idp_user_name: Option<String>,
 }
 
 impl MembershipView {
@@ -160,6 +162,7 @@ impl MembershipView {
             retired_at: row.retired_at,
             invited_at: row.invited_at,
             version: row.version,
+            idp_user_name: row.idp_user_name.clone(),
         })
     }
 }

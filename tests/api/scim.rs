@@ -887,7 +887,171 @@ async fn bulk_runs_operations_in_order(app: &TestApp) {
     assert_scim_error(status, &body, 413, Some("tooMany"));
 }
 
+/// Entra's userName is the UPN, which need not be the mail: the email
+/// comes from `emails`, the userName is kept beside it, found by filter and
+/// unique in the org. A userName that is the email is no separate name.
+/// Okta's `en_US` locale and RFC 3966 numbers are taken.
+async fn user_names_apart_from_emails(app: &TestApp) {
+    let (_, token, _) = org_with_members(app, "upn").await;
+    let scim = Scim { app, token };
+    let upn = "Alice@tenant.onmicrosoft.example";
+    let alice = json!({
+        "schemas": [USER],
+        "userName": upn,
+        "name": { "givenName": "Alice", "familyName": "Mori" },
+        "emails": [{ "value": "alice@upn.example", "type": "work", "primary": true }],
+        "phoneNumbers": [{ "value": "tel:+1-201-555-0123", "type": "mobile" }],
+        "locale": "en_US",
+    });
+    let (status, _, made) = scim
+        .request(reqwest::Method::POST, "/Users", Some(alice.clone()), &[])
+        .await;
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["userName"], upn, "{made}");
+    assert_eq!(made["emails"][0]["value"], "alice@upn.example", "{made}");
+    assert_eq!(made["locale"], "en-US", "{made}");
+    assert_eq!(
+        made["phoneNumbers"][0]["value"], "+1-201-555-0123",
+        "{made}"
+    );
+    let id = made["id"].as_str().unwrap().to_owned();
+    let alice_only = vec![id.clone()];
+    assert_eq!(
+        scim.filter(&format!("userName eq \"{upn}\"")).await,
+        alice_only
+    );
+    assert_eq!(
+        scim.filter("emails.value eq \"alice@upn.example\"").await,
+        alice_only
+    );
+    assert_eq!(
+        scim.filter("userName sw \"Alice@tenant\"").await,
+        alice_only
+    );
+    assert!(
+        scim.filter("userName eq \"alice@upn.example\"")
+            .await
+            .is_empty()
+    );
+    // Members without one still answer to their email.
+    assert_eq!(
+        scim.filter("userName eq \"ann@upn.example\"").await.len(),
+        1
+    );
+
+    // The userName is unique in the org; nothing is written.
+    let mut twin = alice.clone();
+    twin["emails"][0]["value"] = json!("twin@upn.example");
+    let (status, _, body) = scim
+        .request(reqwest::Method::POST, "/Users", Some(twin), &[])
+        .await;
+    assert_scim_error(status, &body, 409, Some("uniqueness"));
+    assert!(
+        scim.filter("emails.value eq \"twin@upn.example\"")
+            .await
+            .is_empty()
+    );
+
+    // No email at all: refused, clearly, and nothing is written.
+    let nameless =
+        json!({ "schemas": [USER], "userName": "bob01", "name": { "givenName": "Bob" } });
+    let (status, _, body) = scim
+        .request(reqwest::Method::POST, "/Users", Some(nameless), &[])
+        .await;
+    assert_scim_error(status, &body, 400, Some("invalidValue"));
+    assert!(body["detail"].as_str().unwrap().contains("email"), "{body}");
+    assert!(scim.filter("userName eq \"bob01\"").await.is_empty());
+
+    // Okta's PUT with the email as userName: one name again.
+    let mut put = alice.clone();
+    put["userName"] = json!("alice@upn.example");
+    let (status, _, body) = scim
+        .request(
+            reqwest::Method::PUT,
+            &format!("/Users/{id}"),
+            Some(put),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["userName"], "alice@upn.example", "{body}");
+    assert_eq!(
+        scim.filter("userName eq \"alice@upn.example\"").await,
+        alice_only
+    );
+    assert!(
+        scim.filter(&format!("userName eq \"{upn}\""))
+            .await
+            .is_empty()
+    );
+}
+
+/// The outside conformance suite, scim2-tester (pinned in
+/// `.ci/scim-requirements.txt`), against this server through
+/// `.ci/scim_conformance.py`: no check may end ERROR or CRITICAL. The org
+/// has an admin of its own, so the suite's users may come and go.
+async fn conformance_suite(app: &TestApp) {
+    let python = std::env::var("ROSTER_TEST_SCIM_PYTHON")
+        .expect("ROSTER_TEST_SCIM_PYTHON names a Python with .ci/scim-requirements.txt");
+    let (org, _, _) = app.org_with_admin("conformance").await;
+    let token = app.integration(org, "scim");
+    let base = app.url("/scim/v2");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/scim_conformance.py");
+    let output = actix_web::rt::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .args([script, &base, &token])
+            .output()
+    })
+    .await
+    .expect("the suite's thread")
+    .expect("the suite runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "checks ended ERROR or CRITICAL:\n{stdout}\n{stderr}"
+    );
+    let closing = stdout.lines().last().unwrap_or_default();
+    let passed: usize = closing
+        .strip_suffix(" passed, 0 failed")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no closing line: {stdout}\n{stderr}"));
+    assert!(passed > 0, "{stdout}");
+}
+
+/// The conformance suite on each backend; without the suite's Python
+/// (`ROSTER_TEST_SCIM_PYTHON`, which `.ci/run` sets up) it is ignored and
+/// says so.
+mod conformance {
+    #[actix_web::test]
+    #[cfg_attr(
+        not(scim_conformance),
+        ignore = "set ROSTER_TEST_SCIM_PYTHON to a Python with .ci/scim-requirements.txt"
+    )]
+    async fn on_sqlite() {
+        let app = crate::helpers::spawn_app(crate::helpers::Backend::Sqlite)
+            .await
+            .expect("sqlite app");
+        super::conformance_suite(&app).await;
+    }
+
+    #[actix_web::test]
+    #[cfg_attr(
+        not(all(scim_conformance, postgres_tests)),
+        ignore = "set ROSTER_TEST_SCIM_PYTHON and ROSTER_TEST_POSTGRES_URL"
+    )]
+    async fn on_postgres() {
+        if let Some(app) = crate::helpers::spawn_app(crate::helpers::Backend::Postgres).await {
+            super::conformance_suite(&app).await;
+        }
+    }
+}
+
 crate::both_backends!(
+    user_names_apart_from_emails,
     bulk_runs_operations_in_order,
     groups_are_provisioned,
     discovery_and_access,
