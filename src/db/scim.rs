@@ -134,16 +134,18 @@ fn email(op: CompareOp, value: &Value, path: &AttrPath) -> Result<Condition, Uns
 const USER_NAME: &str = "lower(COALESCE(memberships.idp_user_name, memberships.user_email))";
 
 fn user_name(op: CompareOp, value: &Value, path: &AttrPath) -> Result<Condition, Unsupported> {
-    let given = text(value, path)?.to_owned();
+    // Lower-cased here, as emails are when stored, so that an email
+    // matches however it is written on both backends (SQLite's lower()
+    // folds ASCII only).
+    let given = text(value, path)?.to_lowercase();
     let name = || sql::<Text>(USER_NAME);
-    let lowered = |v: String| sql::<Text>("lower(").bind::<Text, _>(v).sql(")");
     let like = pattern(op, &given);
     Ok(ordered!(
         Condition,
         name(),
         op,
-        lowered(given),
-        Box::new(name().like(lowered(like)).escape('\\'))
+        given,
+        Box::new(name().like(like).escape('\\'))
     ))
 }
 

@@ -620,14 +620,8 @@ async fn op_patch_user(
         ) {
             return error(StatusCode::BAD_REQUEST, Some(scim_type), &detail);
         }
-        // userName and emails are one email here: the one the patch
-        // changed wins.
-        if doc["userName"] == current.user.email.as_str()
-            && let Some(email) = resources::picked_email(&doc)
-            && !email.eq_ignore_ascii_case(&current.user.email)
-        {
-            doc["userName"] = Value::String(email);
-        }
+        // A patch changes what it names: a new email leaves the userName
+        // the identity provider knows the member by (kept beside it).
         let record =
             match resources::record_from_user(&doc, true, Some(&current.membership.attributes)) {
                 Ok(record) => record,

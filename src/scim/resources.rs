@@ -110,18 +110,25 @@ impl Projection {
         if path.starts_with(&extension) {
             return &path[..extension.len()];
         }
-        let path = path
-            .strip_prefix(&USER_SCHEMA.to_ascii_lowercase())
-            .or_else(|| path.strip_prefix(&GROUP_SCHEMA.to_ascii_lowercase()))
-            .map(|p| p.trim_start_matches(':'))
-            .unwrap_or(path);
+        let path = Self::unqualified(path);
         path.split('.').next().unwrap_or(path)
     }
 
     /// Whether `attributes` names `path` (or its top-level attribute):
     /// what an attribute returned only on request needs.
     pub fn asks_for(&self, path: &str) -> bool {
-        self.only.iter().any(|p| p == path || p == Self::top(path))
+        self.only.iter().any(|p| {
+            let p = Self::unqualified(p);
+            p == path || p == Self::top(path)
+        })
+    }
+
+    /// A path without the core schema's URN in front.
+    fn unqualified(path: &str) -> &str {
+        path.strip_prefix(&USER_SCHEMA.to_ascii_lowercase())
+            .or_else(|| path.strip_prefix(&GROUP_SCHEMA.to_ascii_lowercase()))
+            .map(|p| p.trim_start_matches(':'))
+            .unwrap_or(path)
     }
 
     /// Whether the answer will hold the top-level attribute `name`.
@@ -333,6 +340,7 @@ fn pick<'a>(list: Option<&'a Value>, kind: &str) -> Option<&'a Value> {
 pub fn picked_email(user: &Value) -> Option<String> {
     pick(super::patch::get_ci(user, "emails"), "work")
         .and_then(Value::as_str)
+        .filter(|e| !e.trim().is_empty())
         .map(str::to_owned)
 }
 

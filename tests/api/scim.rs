@@ -438,7 +438,9 @@ async fn users_are_written(app: &TestApp) {
     assert_eq!(patched["name"]["familyName"], "Roe");
     assert_eq!(patched["displayName"], "Cleo R.");
     assert_eq!(patched["active"], false);
-    assert_eq!(patched["userName"], "cleo.roe@scim-w.example");
+    assert_eq!(patched["emails"][0]["value"], "cleo.roe@scim-w.example");
+    // The userName the identity provider looks the member up by stays.
+    assert_eq!(patched["userName"], "cleo@scim-w.example");
     assert_eq!(patched[ENTERPRISE]["department"], "Support");
     // The same change seen through GraphQL, with its events on `scim`.
     let admin = app.admin(org, ids[0]);
@@ -942,8 +944,19 @@ async fn user_names_apart_from_emails(app: &TestApp) {
     // The userName is unique in the org; nothing is written.
     let mut twin = alice.clone();
     twin["emails"][0]["value"] = json!("twin@upn.example");
+    let mut twin_upper = twin.clone();
     let (status, _, body) = scim
         .request(reqwest::Method::POST, "/Users", Some(twin), &[])
+        .await;
+    assert_scim_error(status, &body, 409, Some("uniqueness"));
+    assert!(
+        body["detail"].as_str().unwrap().contains("userName"),
+        "{body}"
+    );
+    // Another case is the same userName.
+    twin_upper["userName"] = json!(upn.to_uppercase());
+    let (status, _, body) = scim
+        .request(reqwest::Method::POST, "/Users", Some(twin_upper), &[])
         .await;
     assert_scim_error(status, &body, 409, Some("uniqueness"));
     assert!(
@@ -951,6 +964,19 @@ async fn user_names_apart_from_emails(app: &TestApp) {
             .await
             .is_empty()
     );
+    // Sorted by userName: the name each member answers to, ignoring case.
+    let (status, sorted) = scim.get("/Users?sortBy=userName&attributes=userName").await;
+    assert_eq!(status, 200, "{sorted}");
+    let names: Vec<String> = sorted["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["userName"].as_str().unwrap().to_lowercase())
+        .collect();
+    let mut expected = names.clone();
+    expected.sort();
+    assert_eq!(names, expected);
+    assert!(names.contains(&upn.to_lowercase()), "{names:?}");
 
     // No email at all: refused, clearly, and nothing is written.
     let nameless =
