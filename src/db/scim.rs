@@ -265,15 +265,20 @@ fn email_value(filter: &Filter) -> Result<Condition, Unsupported> {
 
 const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:user";
 
-/// The condition a User filter stands for.
-pub fn user_condition(filter: &Filter) -> Result<Condition, Unsupported> {
-    let check_uri = |path: &AttrPath| match &path.uri {
-        Some(uri) if uri != USER_SCHEMA => Err(unsupported(format!(
+/// A path with a schema URN must name the resource's core schema.
+fn core_attribute(path: &AttrPath, schema: &str) -> Result<(), Unsupported> {
+    match &path.uri {
+        Some(uri) if uri != schema => Err(unsupported(format!(
             "filtering on {uri}:{} is not supported",
             path.dotted()
         ))),
         _ => Ok(()),
-    };
+    }
+}
+
+/// The condition a User filter stands for.
+pub fn user_condition(filter: &Filter) -> Result<Condition, Unsupported> {
+    let check_uri = |path: &AttrPath| core_attribute(path, USER_SCHEMA);
     Ok(match filter {
         Filter::Compare { path, op, value } => {
             check_uri(path)?;
@@ -425,13 +430,7 @@ const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:group";
 
 /// The condition a Group filter stands for.
 pub fn group_condition(filter: &Filter) -> Result<GroupCondition, Unsupported> {
-    let check_uri = |path: &AttrPath| match &path.uri {
-        Some(uri) if uri != GROUP_SCHEMA => Err(unsupported(format!(
-            "filtering on {uri}:{} is not supported",
-            path.dotted()
-        ))),
-        _ => Ok(()),
-    };
+    let check_uri = |path: &AttrPath| core_attribute(path, GROUP_SCHEMA);
     Ok(match filter {
         Filter::Compare { path, op, value } => {
             check_uri(path)?;

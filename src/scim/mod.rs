@@ -184,12 +184,42 @@ async fn service_provider_config(req: HttpRequest, state: web::Data<AppState>) -
     )
 }
 
-async fn resource_types(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    if let Err(refused) = caller(&req, &state).await {
+/// A discovery document list (`/ResourceTypes`, `/Schemas`) for any
+/// token `caller` takes.
+async fn discovery_list(
+    req: &HttpRequest,
+    state: &AppState,
+    documents: fn(&str) -> Vec<Value>,
+) -> HttpResponse {
+    if let Err(refused) = caller(req, state).await {
         return refused;
     }
-    let types = resources::resource_types(&base_url(&req));
-    answer(StatusCode::OK, &list(types.len() as i64, 1, types))
+    let all = documents(&base_url(req));
+    answer(StatusCode::OK, &list(all.len() as i64, 1, all))
+}
+
+/// One discovery document, by its `id`.
+async fn discovery_one(
+    req: &HttpRequest,
+    state: &AppState,
+    documents: fn(&str) -> Vec<Value>,
+    id: &str,
+    missing: &str,
+) -> HttpResponse {
+    if let Err(refused) = caller(req, state).await {
+        return refused;
+    }
+    match documents(&base_url(req))
+        .into_iter()
+        .find(|d| d["id"] == id)
+    {
+        Some(found) => answer(StatusCode::OK, &found),
+        None => error(StatusCode::NOT_FOUND, None, missing),
+    }
+}
+
+async fn resource_types(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    discovery_list(&req, &state, resources::resource_types).await
 }
 
 async fn resource_type(
@@ -197,24 +227,12 @@ async fn resource_type(
     state: web::Data<AppState>,
     name: web::Path<String>,
 ) -> HttpResponse {
-    if let Err(refused) = caller(&req, &state).await {
-        return refused;
-    }
-    match resources::resource_types(&base_url(&req))
-        .into_iter()
-        .find(|t| t["id"] == name.as_str())
-    {
-        Some(found) => answer(StatusCode::OK, &found),
-        None => error(StatusCode::NOT_FOUND, None, "no such resource type"),
-    }
+    let missing = "no such resource type";
+    discovery_one(&req, &state, resources::resource_types, &name, missing).await
 }
 
 async fn schemas(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    if let Err(refused) = caller(&req, &state).await {
-        return refused;
-    }
-    let all = resources::schemas(&base_url(&req));
-    answer(StatusCode::OK, &list(all.len() as i64, 1, all))
+    discovery_list(&req, &state, resources::schemas).await
 }
 
 async fn schema(
@@ -222,16 +240,7 @@ async fn schema(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> HttpResponse {
-    if let Err(refused) = caller(&req, &state).await {
-        return refused;
-    }
-    match resources::schemas(&base_url(&req))
-        .into_iter()
-        .find(|s| s["id"] == id.as_str())
-    {
-        Some(found) => answer(StatusCode::OK, &found),
-        None => error(StatusCode::NOT_FOUND, None, "no such schema"),
-    }
+    discovery_one(&req, &state, resources::schemas, &id, "no such schema").await
 }
 
 /// A `ListResponse`.

@@ -524,26 +524,17 @@ impl Service {
 
     /// Deletes settled deliveries queued more than `keep` ago, in batches.
     pub async fn prune_deliveries(&self, keep: Duration) -> Result<usize> {
-        const BATCH: i64 = 1000;
         let Some(before) = chrono::Duration::from_std(keep)
             .ok()
             .and_then(|k| now().checked_sub_signed(k))
         else {
             return Ok(0);
         };
-        let mut pruned = 0;
-        loop {
-            let deleted = self
-                .write(&Principal::cli(), move |tx| {
-                    Ok(webhooks::prune_settled(tx, before, BATCH)?
-                        + webhooks::prune_orphans(tx, BATCH)?)
-                })
-                .await?;
-            pruned += deleted;
-            if deleted < BATCH as usize {
-                return Ok(pruned);
-            }
-        }
+        self.prune_in_batches(move |tx| {
+            Ok(webhooks::prune_settled(tx, before, super::PRUNE_BATCH)?
+                + webhooks::prune_orphans(tx, super::PRUNE_BATCH)?)
+        })
+        .await
     }
 }
 

@@ -562,7 +562,6 @@ impl Service {
     /// in batches, each its own short transaction so that writers are not
     /// held up; returns how many went.
     pub async fn prune_events(&self, retention: std::time::Duration) -> Result<usize> {
-        const BATCH: i64 = 1000;
         if retention.is_zero() {
             return Ok(0);
         }
@@ -573,18 +572,8 @@ impl Service {
         else {
             return Ok(0);
         };
-        let mut pruned = 0;
-        loop {
-            let deleted = self
-                .write(&Principal::cli(), move |tx| {
-                    Ok(events::prune(tx, before, BATCH)?)
-                })
-                .await?;
-            pruned += deleted;
-            if deleted < BATCH as usize {
-                return Ok(pruned);
-            }
-        }
+        self.prune_in_batches(move |tx| Ok(events::prune(tx, before, super::PRUNE_BATCH)?))
+            .await
     }
 
     async fn read_events(&self, org: Option<OrgId>, query: EventQuery) -> Result<Page<EventView>> {

@@ -68,6 +68,10 @@ use crate::db::{Backend, Db, DbConn, write_transaction};
 use crate::domain::{search_key, search_term};
 use crate::error::{Error, Result};
 
+/// The most rows one housekeeping delete takes (see
+/// [`Service::prune_in_batches`]).
+const PRUNE_BATCH: i64 = 1000;
+
 /// How many times a write that lost a race is run again.
 const WRITE_ATTEMPTS: usize = 4;
 
@@ -214,6 +218,24 @@ impl Service {
         })
         .await;
         joined.map_err(|e| Error::Internal(format!("database task failed: {e}")))?
+    }
+
+    /// Housekeeping deletes: runs `batch` (which deletes at most
+    /// `PRUNE_BATCH` rows) in short transactions of its own, so that
+    /// writers are not held up, until a batch finds fewer; returns how
+    /// many went.
+    async fn prune_in_batches<F>(&self, batch: F) -> Result<usize>
+    where
+        F: Fn(&mut Tx<'_>) -> Result<usize> + Clone + Send + 'static,
+    {
+        let mut pruned = 0;
+        loop {
+            let deleted = self.write(&Principal::cli(), batch.clone()).await?;
+            pruned += deleted;
+            if deleted < PRUNE_BATCH as usize {
+                return Ok(pruned);
+            }
+        }
     }
 
     /// The one way the service writes: runs `work` in a write transaction
