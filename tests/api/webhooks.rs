@@ -436,6 +436,32 @@ async fn gone_disables_the_endpoint(app: &TestApp) {
     assert_eq!(receiver.calls(), 1);
 }
 
+/// Housekeeping keeps pending deliveries and recent settled ones, and
+/// deletes settled ones older than what is kept, in batches.
+async fn old_settled_deliveries_are_pruned(app: &TestApp) {
+    let (_org, _, admin) = app.org_with_admin("wh-prune").await;
+    let receiver = Receiver::start(Answer::Ok);
+    let (hook, _) = create_webhook(app, &admin, &receiver.url, &["member.created"]).await;
+    add_member(app, &admin, "a@wh-prune.example").await;
+    add_member(app, &admin, "b@wh-prune.example").await;
+    wait_deliveries(app, &admin, hook, "two deliveries", |l| {
+        l.len() == 2 && l.iter().all(|d| d["status"] == "delivered")
+    })
+    .await;
+    let keep = Duration::from_secs(3600);
+    assert_eq!(app.service.prune_deliveries(keep).await.unwrap(), 0);
+    // One of them queued long ago.
+    let first = deliveries(app, &admin, hook).await[0]["id"].clone();
+    app.exec_sql(&format!(
+        "UPDATE webhook_deliveries SET created_at = '2000-01-01 00:00:00' WHERE id = '{}'",
+        first.as_str().unwrap()
+    ));
+    assert_eq!(app.service.prune_deliveries(keep).await.unwrap(), 1);
+    let left = deliveries(app, &admin, hook).await;
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_ne!(left[0]["id"], first);
+}
+
 /// A write that rolls back sends nothing: the receiver gets the next
 /// write's event and none of the failed one.
 async fn a_rolled_back_write_sends_nothing(app: &TestApp) {
@@ -828,6 +854,7 @@ mod turns {
 }
 
 crate::both_backends!(
+    old_settled_deliveries_are_pruned,
     deliveries_are_signed_and_in_order,
     failures_are_retried_until_acknowledged,
     a_hanging_receiver_is_timed_out,
