@@ -249,6 +249,7 @@ pub fn start(common: &Common, serve: &Serve) -> Result<Started, StartError> {
     let state = AppState {
         schema,
         service: service.clone(),
+        documents: Default::default(),
         max_body_bytes: serve.max_body_bytes,
         max_sync_body_bytes: serve.max_sync_body_bytes.max(serve.max_body_bytes),
     };

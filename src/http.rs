@@ -20,6 +20,8 @@ use serde_json::json;
 
 use crate::auth::{Principal, Scope};
 use crate::graphql::RosterSchema;
+use crate::graphql::documents::Documents;
+use crate::graphql::members::SyncRecords;
 use crate::service::{AuthFailure, Service};
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -30,6 +32,8 @@ const JSON: &str = "application/json";
 pub struct AppState {
     pub schema: RosterSchema,
     pub service: Service,
+    /// Parsed documents and persisted queries.
+    pub documents: std::sync::Arc<Documents>,
     pub max_body_bytes: usize,
     /// The larger limit for a request that is one `syncMembers` mutation.
     pub max_sync_body_bytes: usize,
@@ -214,16 +218,64 @@ pub(crate) async fn caller_of(req: &HttpRequest, service: &Service) -> Result<Pr
 
 async fn execute(
     state: &AppState,
-    request: async_graphql::Request,
+    mut request: async_graphql::Request,
     principal: Principal,
     media: &'static str,
 ) -> HttpResponse {
+    if let Some(message) = state.documents.prepare(&mut request) {
+        let mut error = async_graphql::ServerError::new(message, None);
+        error
+            .extensions
+            .get_or_insert_with(Default::default)
+            .set("code", "GRAPHQL_VALIDATION_FAILED");
+        return respond(async_graphql::Response::from_errors(vec![error]), media);
+    }
     let mut response = state.schema.execute(request.data(principal)).await;
     for error in &mut response.errors {
         label_error(error);
     }
-    match serde_json::to_vec(&response) {
-        Ok(body) => HttpResponse::Ok()
+    respond(response, media)
+}
+
+/// Resolves a request's `extensions.persistedQuery` for its caller; the
+/// request error that answers it when it cannot.
+fn resolve_persisted(
+    state: &AppState,
+    principal: &Principal,
+    request: &mut async_graphql::Request,
+    media: &'static str,
+) -> Option<HttpResponse> {
+    let audience = principal.org.map(|org| org.0);
+    let refusal = state.documents.resolve_persisted(audience, request).err()?;
+    let mut error = async_graphql::ServerError::new(refusal.message(), None);
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", refusal.code());
+    Some(respond(
+        async_graphql::Response::from_errors(vec![error]),
+        media,
+    ))
+}
+
+/// The HTTP answer to an executed (or refused) GraphQL request.
+fn respond(response: async_graphql::Response, media: &'static str) -> HttpResponse {
+    // GraphQL over HTTP: a request that did not reach execution (it did
+    // not parse or validate, or its variables did not coerce) has no
+    // `data`, and with the GraphQL media type that is a 400. Plain JSON
+    // keeps 200, as clients of that type expect.
+    let status = if media == GRAPHQL_RESPONSE && not_executed(&response) {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let body = if status == StatusCode::BAD_REQUEST {
+        serde_json::to_vec(&json!({ "errors": response.errors }))
+    } else {
+        serde_json::to_vec(&response)
+    };
+    match body {
+        Ok(body) => HttpResponse::build(status)
             .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(media)))
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .body(body),
@@ -236,6 +288,14 @@ async fn execute(
             )
         }
     }
+}
+
+/// Whether a response is a request error: no data, and only errors raised
+/// before execution (those have no path; a field's error has one).
+fn not_executed(response: &async_graphql::Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty())
 }
 
 /// Gives every error an `extensions.code`: resolver errors have theirs;
@@ -336,9 +396,17 @@ async fn graphql_post(
             "batched requests are not supported; send one operation per request",
         );
     }
-    let request: async_graphql::Request = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(e) if body.len() > state.max_body_bytes => {
+    // A body over the general limit can only be a sync: its variables are
+    // kept as JSON text until the document says which holds the records.
+    let large = body.len() > state.max_body_bytes;
+    let parsed = if large {
+        serde_json::from_slice::<LargeBody<'_>>(&body).map(LargeBody::split)
+    } else {
+        serde_json::from_slice(&body).map(|request| (request, None))
+    };
+    let (mut request, variables) = match parsed {
+        Ok(parsed) => parsed,
+        Err(e) if large => {
             tracing::debug!(error = %e, "oversized body is not a request");
             return too_large(state.max_body_bytes);
         }
@@ -347,11 +415,103 @@ async fn graphql_post(
             return error_response(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message);
         }
     };
-    if body.len() > state.max_body_bytes && !is_sync_only(&request.query) {
+    if let Some(response) = resolve_persisted(&state, &principal, &mut request, media) {
+        return response;
+    }
+    if large && !is_sync_only(&request.query) {
         return too_large(state.max_body_bytes);
+    }
+    if let Some(variables) = variables {
+        let records = records_variable(&state.documents, &request.query);
+        match sync_variables(variables, records.as_deref()) {
+            Ok((values, records)) => {
+                request.variables = values;
+                if let Some(records) = records {
+                    request = request.data(records);
+                }
+            }
+            Err(message) => {
+                let mut error = async_graphql::ServerError::new(message, None);
+                error
+                    .extensions
+                    .get_or_insert_with(Default::default)
+                    .set("code", "GRAPHQL_VALIDATION_FAILED");
+                return respond(async_graphql::Response::from_errors(vec![error]), media);
+            }
+        }
     }
     drop(body);
     execute(&state, request, principal, media).await
+}
+
+/// A large request body, with its variables left as JSON text.
+#[derive(serde::Deserialize)]
+struct LargeBody<'a> {
+    #[serde(default)]
+    query: String,
+    #[serde(default, rename = "operationName")]
+    operation_name: Option<String>,
+    #[serde(default, borrow)]
+    variables: Option<std::collections::HashMap<String, &'a serde_json::value::RawValue>>,
+    #[serde(default)]
+    extensions: Option<std::collections::HashMap<String, serde_json::Value>>,
+}
+
+type RawVariables<'a> = std::collections::HashMap<String, &'a serde_json::value::RawValue>;
+
+impl<'a> LargeBody<'a> {
+    /// The request without its variables, and the variables.
+    fn split(self) -> (async_graphql::Request, Option<RawVariables<'a>>) {
+        let mut request = async_graphql::Request::new(self.query);
+        request.operation_name = self.operation_name;
+        for (name, value) in self.extensions.unwrap_or_default() {
+            if let Ok(value) = async_graphql::Value::from_json(value) {
+                request.extensions.insert(name, value);
+            }
+        }
+        (request, Some(self.variables.unwrap_or_default()))
+    }
+}
+
+/// The variable a sync-only document passes as `syncMembers(records:)`.
+fn records_variable(documents: &Documents, query: &str) -> Option<String> {
+    use async_graphql::parser::types::Selection;
+    let doc = documents.parsed(query)?;
+    let (_, operation) = doc.operations.iter().next()?;
+    let items = &operation.node.selection_set.node.items;
+    let Selection::Field(field) = &items.first()?.node else {
+        return None;
+    };
+    match field.node.get_argument("records").map(|value| &value.node) {
+        Some(async_graphql_value::Value::Variable(name)) => Some(name.to_string()),
+        _ => None,
+    }
+}
+
+/// The variables of a large request: the records variable read straight
+/// into typed records (and sent on as an empty list), the rest as values.
+fn sync_variables(
+    raw: RawVariables<'_>,
+    records: Option<&str>,
+) -> Result<(async_graphql::Variables, Option<SyncRecords>), String> {
+    let mut values = serde_json::Map::new();
+    let mut read = None;
+    for (name, text) in raw {
+        if Some(name.as_str()) == records {
+            let parsed = SyncRecords::from_json(text.get())
+                .map_err(|e| format!("variable \"${name}\" is not a list of SyncRecord: {e}"))?;
+            read = Some(parsed);
+            values.insert(name, serde_json::Value::Array(Vec::new()));
+        } else {
+            let value = serde_json::from_str(text.get())
+                .map_err(|e| format!("variable \"${name}\" is not JSON: {e}"))?;
+            values.insert(name, value);
+        }
+    }
+    Ok((
+        async_graphql::Variables::from_json(serde_json::Value::Object(values)),
+        read,
+    ))
 }
 
 fn too_large(limit: usize) -> HttpResponse {
@@ -429,16 +589,19 @@ async fn graphql_get(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
         Ok(principal) => principal,
         Err(response) => return response,
     };
-    let request = match async_graphql::http::parse_query_string(req.query_string()) {
+    let mut request = match async_graphql::http::parse_query_string(req.query_string()) {
         Ok(request) => request,
         Err(e) => {
             let message = format!("the query string is not a GraphQL request: {e}");
             return error_response(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message);
         }
     };
+    if let Some(response) = resolve_persisted(&state, &principal, &mut request, media) {
+        return response;
+    }
     // A GET must not change anything: refuse documents that hold anything
-    // but queries before running them.
-    let has_mutation = async_graphql::parser::parse_query(&request.query).is_ok_and(|doc| {
+    // but queries before running them (a persisted one included).
+    let has_mutation = state.documents.parsed(&request.query).is_some_and(|doc| {
         doc.operations
             .iter()
             .any(|(_, op)| op.node.ty != OperationType::Query)

@@ -294,6 +294,34 @@ pub struct MemberFilter {
     pub updated_before: Option<NaiveDateTime>,
 }
 
+impl MemberFilter {
+    /// Whether nothing narrows the list.
+    pub fn is_empty(&self) -> bool {
+        let Self {
+            q,
+            roles,
+            statuses,
+            group_ids,
+            external_ids,
+            attributes,
+            created_after,
+            created_before,
+            updated_after,
+            updated_before,
+        } = self;
+        q.is_none()
+            && roles.is_empty()
+            && statuses.is_empty()
+            && group_ids.is_empty()
+            && external_ids.is_empty()
+            && attributes.is_empty()
+            && created_after.is_none()
+            && created_before.is_none()
+            && updated_after.is_none()
+            && updated_before.is_none()
+    }
+}
+
 /// Which slice of the sorted list to read: `limit` rows after `after`
 /// (exclusive), walking in `ascending` order of (key, user id).
 #[derive(Debug, Clone)]

@@ -15,7 +15,8 @@ use crate::service::{
 };
 
 /// A member's role in an org.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[graphql(name = "Role")]
 pub enum RoleEnum {
     User,
@@ -41,7 +42,8 @@ impl From<domain::Role> for RoleEnum {
 }
 
 /// Whether a membership is in force.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[graphql(name = "MemberStatus")]
 pub enum MemberStatusEnum {
     Active,
@@ -129,7 +131,11 @@ pub struct ProfileInput {
 
 /// One person of a directory sent to `syncMembers`. Keyed by `externalId`
 /// when given, else by `email`; absent fields stay as they are.
-#[derive(InputObject, Debug, Clone)]
+///
+/// Also read straight from a large request body (see
+/// [`SyncRecords::from_json`]), with the same names and types.
+#[derive(InputObject, Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SyncRecord {
     pub email: String,
     pub external_id: Option<String>,
@@ -149,6 +155,45 @@ pub struct SyncRecord {
     pub groups: Option<Vec<String>>,
 }
 
+/// The records of a `syncMembers` request read from its body as typed
+/// records, without the GraphQL value tree of the variable that held them
+/// (which would hold the directory once more): the HTTP layer puts them in
+/// the request's data and sends the variable as an empty list, and the
+/// resolver takes them from there.
+#[derive(Debug, Default)]
+pub struct SyncRecords(std::sync::Mutex<Option<Vec<MemberRecord>>>);
+
+/// A record converted as it is read, so that the typed records are never
+/// held twice.
+#[derive(serde::Deserialize)]
+#[serde(from = "SyncRecord")]
+struct ReadRecord(MemberRecord);
+
+impl From<SyncRecord> for ReadRecord {
+    fn from(record: SyncRecord) -> Self {
+        Self(record.into())
+    }
+}
+
+impl SyncRecords {
+    /// Reads a `[SyncRecord!]!` variable's JSON text.
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        let read: Vec<ReadRecord> = serde_json::from_str(text)?;
+        let mut records: Vec<MemberRecord> = read.into_iter().map(|r| r.0).collect();
+        // Read without knowing the count, the list grew by doubling.
+        records.shrink_to_fit();
+        Ok(Self(std::sync::Mutex::new(Some(records))))
+    }
+
+    /// The records, once.
+    pub fn take(&self) -> Option<Vec<MemberRecord>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+}
+
 impl From<SyncRecord> for MemberRecord {
     fn from(r: SyncRecord) -> Self {
         Self {
@@ -162,7 +207,7 @@ impl From<SyncRecord> for MemberRecord {
             timezone: r.timezone,
             role: r.role.map(Into::into),
             status: r.status.map(Into::into),
-            attributes: r.attributes.map(|a| a.0),
+            attributes: r.attributes.map(|a| a.0.into()),
             groups: r.groups,
             send_invite: false,
             user_id: None,

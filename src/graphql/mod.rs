@@ -5,6 +5,7 @@
 //! caller's [`Principal`] is in the request data, put there by the HTTP
 //! layer after the token was verified.
 
+pub mod documents;
 pub mod events;
 mod limits;
 pub mod members;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::members::{
     MemberStatusEnum, ProfileInput, RemoveMembersResult, RoleEnum, SetMembersStatusResult,
-    SyncMode, SyncOnError, SyncRecord, SyncResult, UpsertMemberResult,
+    SyncMode, SyncOnError, SyncRecord, SyncRecords, SyncResult, UpsertMemberResult,
 };
 use super::scalars::Uuid;
 use super::tokens::CreateApiTokenResult;
@@ -446,7 +446,7 @@ impl MutationRoot {
                 timezone: profile.timezone,
                 role: role.map(Into::into),
                 status: status.map(Into::into),
-                attributes: attributes.map(|a| a.0),
+                attributes: attributes.map(|a| a.0.into()),
                 groups,
                 send_invite: send_invite.unwrap_or(false),
                 user_id: None,
@@ -512,7 +512,7 @@ impl MutationRoot {
     /// fails, SKIP writes the others; `dryRun` reports without writing.
     /// Absent (or null) `mode`, `onError` and `dryRun` mean MERGE, ABORT
     /// and false.
-    /// Up to 50,000 records per call; a request body may exceed the usual
+    /// Up to 100,000 records per call; a request body may exceed the usual
     /// size limit up to the sync limit when it holds only this mutation.
     async fn sync_members(
         &self,
@@ -534,9 +534,14 @@ impl MutationRoot {
                 (&["retirements"], Scope::MembersRead),
             ],
         )?;
+        // A large request's records were read from the body already.
+        let records = match ctx.data_opt::<SyncRecords>().and_then(SyncRecords::take) {
+            Some(read) => read,
+            None => records.into_iter().map(Into::into).collect(),
+        };
         let request = SyncRequest {
             org: org.map(Into::into),
-            records: records.into_iter().map(Into::into).collect(),
+            records,
             mode: match mode {
                 Some(SyncMode::Mirror) => crate::service::SyncMode::Mirror,
                 Some(SyncMode::Merge) | None => crate::service::SyncMode::Merge,

@@ -465,7 +465,7 @@ pub fn record_from_user(
         role,
         status,
         attributes: (touched || (!replace && !attributes.is_empty()))
-            .then_some(Value::Object(attributes)),
+            .then_some(Value::Object(attributes).into()),
         groups: None,
         send_invite: false,
         user_id: None,

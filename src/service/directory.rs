@@ -124,6 +124,9 @@ pub(super) fn with_groups(
         .collect()
 }
 
+/// The largest page read as a short read (see `Service::read_short`).
+const SHORT_PAGE: i64 = 100;
+
 impl Service {
     /// `user(...)`: one member of the caller's org, or `None`.
     pub async fn member(
@@ -140,7 +143,7 @@ impl Service {
             MemberKey::ExternalId(e) => MemberKey::ExternalId(ExternalId::parse(&e)?),
             id => id,
         };
-        self.read(move |conn| {
+        self.read_short(move |conn| {
             let org = org.as_db();
             let found = match &key {
                 MemberKey::Id(id) => members::member(conn, &org, MemberBy::UserId(&id.as_db()))?,
@@ -243,7 +246,10 @@ impl Service {
         };
         let given_cursor = slice.after.is_some();
         let (with_total, load_groups) = (query.with_total, query.with_groups);
-        self.read(move |conn| {
+        // Without filters or a count, a page is a walk along the sort
+        // index: short while the page is small.
+        let short = !with_total && filter.is_empty() && size <= SHORT_PAGE;
+        let work = move |conn: &mut DbConn| {
             let org = org.as_db();
             let mut rows = members::list(conn, &org, &filter, &slice)?;
             let more = rows.len() as i64 > size;
@@ -273,8 +279,12 @@ impl Service {
                 has_next: if backward { given_cursor } else { more },
                 total,
             })
-        })
-        .await
+        };
+        if short {
+            self.read_short(work).await
+        } else {
+            self.read(work).await
+        }
     }
 }
 

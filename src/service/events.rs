@@ -159,6 +159,10 @@ impl Draft {
 pub struct Tx<'c> {
     conn: &'c mut DbConn,
     drafts: Vec<Draft>,
+    /// The transaction's number and time, once events were written.
+    numbered: Option<(i64, NaiveDateTime)>,
+    /// How many events were written so far (the next one's ordinal).
+    written: usize,
 }
 
 impl Deref for Tx<'_> {
@@ -179,6 +183,8 @@ impl<'c> Tx<'c> {
         Self {
             conn,
             drafts: Vec::new(),
+            numbered: None,
+            written: 0,
         }
     }
 
@@ -193,16 +199,37 @@ impl<'c> Tx<'c> {
 
     /// Writes the recorded events, numbered for this transaction, as the
     /// last statements before the commit.
-    /// Returns whether it wrote any.
-    pub(super) fn finish(self, who: &Principal) -> Result<bool> {
+    /// Returns whether it wrote any (now or in an earlier [`Tx::flush`]).
+    pub(super) fn finish(mut self, who: &Principal) -> Result<bool> {
+        self.flush(who)?;
+        Ok(self.written > 0)
+    }
+
+    /// Writes the events recorded so far, so that a long write (a sync of
+    /// many chunks) need not hold them all until the commit. They commit
+    /// or roll back with the rest of the transaction, and every event of
+    /// the transaction has its number and time.
+    pub(super) fn flush(&mut self, who: &Principal) -> Result<()> {
         if self.drafts.is_empty() {
-            return Ok(false);
+            return Ok(());
         }
-        let tx_id = events::transaction_number(self.conn)?;
-        let at = now();
+        let (tx_id, at) = match self.numbered {
+            Some(numbered) => numbered,
+            None => {
+                let numbered = (events::transaction_number(self.conn)?, now());
+                self.numbered = Some(numbered);
+                numbered
+            }
+        };
+        let first = self.written;
+        self.written += self.drafts.len();
         // Rows are made a chunk at a time, so that a sync's events are
         // held once, as drafts.
-        let mut drafts = self.drafts.into_iter().enumerate().peekable();
+        let mut drafts = std::mem::take(&mut self.drafts)
+            .into_iter()
+            .enumerate()
+            .map(|(i, draft)| (first + i, draft))
+            .peekable();
         while drafts.peek().is_some() {
             let rows: Vec<EventRow> = drafts
                 .by_ref()
@@ -238,7 +265,7 @@ impl<'c> Tx<'c> {
                 .collect();
             events::insert_many(self.conn, &rows)?;
         }
-        Ok(true)
+        Ok(())
     }
 }
 

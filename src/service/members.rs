@@ -134,7 +134,10 @@ impl Service {
         } else {
             Some(who.org_for(find.org)?)
         };
-        self.read(move |conn| {
+        // A name is a substring search, and a search of every org has no
+        // org to bound it: those may scan. The rest are index lookups.
+        let short = org.is_some() && name.is_none();
+        let work = move |conn: &mut DbConn| {
             let criteria = users::Criteria {
                 email: email.as_ref().map(Email::as_str),
                 external_id: external_id.as_deref(),
@@ -146,8 +149,12 @@ impl Service {
                 None => users::search_everywhere(conn, &criteria, FIND_LIMIT)?,
             };
             found.into_iter().map(FoundUser::from_row).collect()
-        })
-        .await
+        };
+        if short {
+            self.read_short(work).await
+        } else {
+            self.read(work).await
+        }
     }
 
     /// `createUser`: the user (unless the email is known), the membership

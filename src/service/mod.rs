@@ -93,6 +93,23 @@ impl Change {
     }
 }
 
+/// How a write's work ends (see [`Service::write_or_roll_back`]).
+pub(crate) enum Finish<T> {
+    /// Commit, and answer this.
+    Commit(T),
+    /// Roll everything back, and answer this.
+    RollBack(T),
+}
+
+impl<T> Finish<T> {
+    /// The answer, however the work ended.
+    pub(crate) fn into_inner(self) -> T {
+        match self {
+            Self::Commit(value) | Self::RollBack(value) => value,
+        }
+    }
+}
+
 /// The outcome of a successful mutation: the entity it concerns, what
 /// happened, and how many rows changed.
 #[derive(Debug, Clone, Copy)]
@@ -220,6 +237,28 @@ impl Service {
         joined.map_err(|e| Error::Internal(format!("database task failed: {e}")))?
     }
 
+    /// Runs a short read, one whose cost an index bounds (a lookup by key,
+    /// a page along an index), like [`Service::read`] but, on SQLite,
+    /// on the calling worker thread when a pooled connection is free at
+    /// once. The hand-off to the blocking pool and back (two thread
+    /// wake-ups) costs a point lookup more than its SQL does
+    /// (BENCHMARKS.md). A PostgreSQL answer is a network round trip away,
+    /// and no connection may be free: those still go to the pool, so a
+    /// worker never waits on either. Never pass a scan here: it would hold
+    /// up every request on the worker.
+    async fn read_short<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T> + Send + 'static,
+    {
+        if self.db.backend == Backend::Sqlite
+            && let Some(mut conn) = self.db.pool.try_get()
+        {
+            return work(&mut conn).map_err(Error::settle);
+        }
+        self.read(work).await
+    }
+
     /// Housekeeping deletes: runs `batch` (which deletes at most
     /// `PRUNE_BATCH` rows) in short transactions of its own, so that
     /// writers are not held up, until a batch finds fewer; returns how
@@ -247,6 +286,18 @@ impl Service {
         T: Send + 'static,
         F: FnMut(&mut Tx<'_>) -> Result<T> + Send + 'static,
     {
+        self.write_or_roll_back(who, move |tx| work(tx).map(Finish::Commit))
+            .await
+    }
+
+    /// [`Service::write`] for work that may decide, having written, to
+    /// undo it all and still answer ([`Finish::RollBack`]): a sync that
+    /// writes nothing when one record fails, found only as it goes.
+    async fn write_or_roll_back<T, F>(&self, who: &Principal, mut work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut Tx<'_>) -> Result<Finish<T>> + Send + 'static,
+    {
         let pool = self.db.pool.clone();
         let span = tracing::Span::current();
         let who = who.clone();
@@ -257,13 +308,25 @@ impl Service {
             let mut attempt = 1;
             loop {
                 let mut recorded = false;
+                let mut rolled_back = None;
                 let run = |conn: &mut DbConn| -> Result<T> {
                     let mut tx = Tx::new(conn);
-                    let value = work(&mut tx)?;
-                    recorded = tx.finish(&who)?;
-                    Ok(value)
+                    match work(&mut tx)? {
+                        Finish::Commit(value) => {
+                            recorded = tx.finish(&who)?;
+                            Ok(value)
+                        }
+                        Finish::RollBack(value) => {
+                            rolled_back = Some(value);
+                            Err(Error::Internal("rolled back as the work asked".into()))
+                        }
+                    }
                 };
-                match write_transaction(&mut conn, run) {
+                let done = write_transaction(&mut conn, run);
+                if let Some(value) = rolled_back {
+                    return Ok(value);
+                }
+                match done {
                     Ok(value) => {
                         if recorded {
                             wake.notify_one();

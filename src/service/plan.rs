@@ -42,7 +42,7 @@ pub struct MemberRecord {
     pub timezone: Option<String>,
     pub role: Option<Role>,
     pub status: Option<MemberStatus>,
-    pub attributes: Option<serde_json::Value>,
+    pub attributes: Option<SentAttributes>,
     pub groups: Option<Vec<String>>,
     pub send_invite: bool,
     /// Names the member by user id (SCIM's `id`) instead of externalId or
@@ -52,6 +52,25 @@ pub struct MemberRecord {
     /// The identity provider's userName (SCIM) when it is not the email;
     /// an empty one clears it.
     pub idp_user_name: Option<String>,
+}
+
+/// A record's attributes as sent, kept as compact JSON text until the
+/// record is checked: a directory of records then holds a few bytes of
+/// attributes per record, not a map each (hundreds of bytes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SentAttributes(String);
+
+impl From<serde_json::Value> for SentAttributes {
+    fn from(value: serde_json::Value) -> Self {
+        Self(value.to_string())
+    }
+}
+
+impl SentAttributes {
+    /// The value sent (JSON text made from a value reads back).
+    fn value(&self) -> serde_json::Value {
+        serde_json::from_str(&self.0).unwrap_or_default()
+    }
 }
 
 /// Why one item of a bulk call failed: the code and a sentence for people.
@@ -163,7 +182,7 @@ pub(super) fn check(record: MemberRecord) -> Result<Checked> {
         status: record.status,
         attributes: record
             .attributes
-            .map(|a| Attributes::parse(&a).map(|a| a.to_db()))
+            .map(|a| Attributes::parse(&a.value()).map(|a| a.to_db()))
             .transpose()?,
         groups,
         send_invite: record.send_invite,

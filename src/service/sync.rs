@@ -9,14 +9,17 @@ pub use super::plan::MemberRecord;
 use super::plan::{Admins, Checked, Failure, Plan, check};
 use super::rows::ensure_org;
 use super::views::MemberView;
-use super::{Change, Service};
+use super::{Change, Finish, Service};
 use crate::auth::{Principal, Scope};
 use crate::db::members;
 use crate::domain::{Email, OrgId, UserId};
 use crate::error::{Error, Result};
 
 /// At most this many records in one `syncMembers` call.
-pub const MAX_SYNC_RECORDS: usize = 50_000;
+pub const MAX_SYNC_RECORDS: usize = 100_000;
+
+/// Records planned and written together in a sync (see `sync_members`).
+const SYNC_CHUNK: usize = 1000;
 
 /// `upsertMember`'s input.
 #[derive(Debug, Clone, Default)]
@@ -86,6 +89,17 @@ pub struct SyncReport {
     pub failed: usize,
     pub results: Vec<RecordResult>,
     pub retirements: Vec<Retirement>,
+}
+
+/// A sync record checked: it needs an email, and sends no invitation.
+fn check_sync_record(record: &MemberRecord) -> Result<Checked> {
+    if record.email.as_deref().is_none_or(|e| e.trim().is_empty()) {
+        return Err(Error::invalid("every sync record needs an email"));
+    }
+    check(MemberRecord {
+        send_invite: false,
+        ..record.clone()
+    })
 }
 
 fn needs_groups_write(records: &[MemberRecord]) -> bool {
@@ -191,94 +205,117 @@ impl Service {
             .filter(|e| !e.is_empty())
             .map(str::to_owned)
             .collect();
-        let checked: Vec<Result<Checked>> = request
-            .records
-            .into_iter()
-            .map(|record| {
-                if record.email.as_deref().is_none_or(|e| e.trim().is_empty()) {
-                    return Err(Error::invalid("every sync record needs an email"));
-                }
-                check(MemberRecord {
-                    send_invite: false,
-                    ..record
-                })
-            })
-            .collect();
+        let can_remove_power = request.mode == SyncMode::Mirror
+            || request
+                .records
+                .iter()
+                .any(|r| r.role.is_some() || r.status.is_some());
+        let records = request.records;
         let (mode, skip_failed, dry_run) = (request.mode, request.skip_failed, request.dry_run);
         let who_outer = who.clone();
         let who = who.clone();
-        let work = move |conn: &mut Tx<'_>| -> Result<SyncReport> {
+        let work = move |conn: &mut Tx<'_>| -> Result<Finish<SyncReport>> {
             ensure_org(conn, org)?;
-            let valid: Vec<&Checked> = checked.iter().filter_map(|c| c.as_ref().ok()).collect();
-            let guard = Admins::when(
-                mode == SyncMode::Mirror
-                    || valid.iter().any(|r| r.role.is_some() || r.status.is_some()),
-                dry_run,
-            );
-            let mut plan = Plan::load(conn, org, &who, &valid, guard)?;
-            plan.dry_run = dry_run;
+            let guard = Admins::when(can_remove_power, dry_run);
+            // A written sync goes a chunk at a time: each chunk is planned
+            // on the state the chunks before it wrote (in this same
+            // transaction) and written with its events, so that what is
+            // held is one chunk's plan, not the directory's. A dry run
+            // writes nothing for later chunks to see, so it plans all the
+            // records at once.
+            let chunk = if dry_run {
+                records.len().max(1)
+            } else {
+                SYNC_CHUNK
+            };
             let mut report = SyncReport {
                 dry_run,
+                results: Vec::with_capacity(records.len()),
                 ..Default::default()
             };
             let mut seen_emails = HashSet::new();
             let mut seen_external_ids = HashSet::new();
             let mut present: HashSet<String> = HashSet::new();
             let mut created_ids: Vec<(usize, String)> = Vec::new();
-            for (index, record) in checked.iter().enumerate() {
-                let mut result = RecordResult {
-                    index,
-                    email: emails[index].clone(),
-                    user_id: None,
-                    outcome: Ok(Change::Unchanged),
-                    ignored_fields: Vec::new(),
-                };
-                let outcome = record.as_ref().map_err(Failure::from).and_then(
-                    |record| -> std::result::Result<Change, Failure> {
-                        // Whoever a record names stays, even when it fails.
-                        if let Ok((Some(user), _)) = plan.resolve(record) {
-                            present.insert(user.id);
-                        }
-                        let email = record.email.clone().unwrap_or_default();
-                        if !seen_emails.insert(email.clone()) {
-                            return Err(Failure::from(&Error::Duplicate(format!(
-                                "{email} appears in an earlier record of this call"
-                            ))));
-                        }
-                        if let Some(e) = &record.external_id
-                            && !seen_external_ids.insert(e.clone())
-                        {
-                            return Err(Failure::from(&Error::Duplicate(format!(
-                                "externalId \"{e}\" appears in an earlier record of this call"
-                            ))));
-                        }
-                        let (user_id, change, effect) =
-                            plan.effect(record).map_err(|e| Failure::from(&e))?;
-                        result.ignored_fields = effect.ignored.clone();
-                        plan.commit(&user_id, effect);
-                        present.insert(user_id.clone());
-                        if change != Change::Created {
-                            let id = UserId::from_db(&user_id)
-                                .map_err(|e| Failure::from(&Error::from(e)))?;
-                            result.user_id = Some(id);
-                        } else {
-                            created_ids.push((result.index, user_id));
-                        }
-                        Ok(change)
-                    },
-                );
-                match &outcome {
-                    Ok(Change::Created) => report.created += 1,
-                    Ok(Change::Updated) => report.updated += 1,
-                    Ok(Change::Unchanged) => report.unchanged += 1,
-                    Err(_) => report.failed += 1,
+            // The org's active admins are read (and on PostgreSQL locked)
+            // once; each chunk's plan then carries them on, as changed.
+            let mut admins: Option<HashSet<String>> = None;
+            let load = |conn: &mut Tx<'_>, valid: &[&Checked], admins: &mut Option<_>| {
+                let known: Option<HashSet<String>> = admins.take();
+                let reads = if known.is_some() { Admins::Skip } else { guard };
+                Plan::load(conn, org, &who, valid, reads).map(|mut plan| {
+                    if let Some(known) = known {
+                        plan.active_admins = known;
+                    }
+                    plan.dry_run = dry_run;
+                    plan
+                })
+            };
+            for (chunk_index, slice) in records.chunks(chunk).enumerate() {
+                let checked: Vec<Result<Checked>> = slice.iter().map(check_sync_record).collect();
+                let valid: Vec<&Checked> = checked.iter().filter_map(|c| c.as_ref().ok()).collect();
+                let mut plan = load(conn, &valid, &mut admins)?;
+                for (offset, record) in checked.iter().enumerate() {
+                    let index = chunk_index * chunk + offset;
+                    let mut result = RecordResult {
+                        index,
+                        email: emails[index].clone(),
+                        user_id: None,
+                        outcome: Ok(Change::Unchanged),
+                        ignored_fields: Vec::new(),
+                    };
+                    let outcome = record.as_ref().map_err(Failure::from).and_then(
+                        |record| -> std::result::Result<Change, Failure> {
+                            // Whoever a record names stays, even when it fails.
+                            if let Ok((Some(user), _)) = plan.resolve(record) {
+                                present.insert(user.id);
+                            }
+                            let email = record.email.clone().unwrap_or_default();
+                            if !seen_emails.insert(email.clone()) {
+                                return Err(Failure::from(&Error::Duplicate(format!(
+                                    "{email} appears in an earlier record of this call"
+                                ))));
+                            }
+                            if let Some(e) = &record.external_id
+                                && !seen_external_ids.insert(e.clone())
+                            {
+                                return Err(Failure::from(&Error::Duplicate(format!(
+                                    "externalId \"{e}\" appears in an earlier record of this call"
+                                ))));
+                            }
+                            let (user_id, change, effect) =
+                                plan.effect(record).map_err(|e| Failure::from(&e))?;
+                            result.ignored_fields = effect.ignored.clone();
+                            plan.commit(&user_id, effect);
+                            present.insert(user_id.clone());
+                            if change != Change::Created {
+                                let id = UserId::from_db(&user_id)
+                                    .map_err(|e| Failure::from(&Error::from(e)))?;
+                                result.user_id = Some(id);
+                            } else {
+                                created_ids.push((result.index, user_id));
+                            }
+                            Ok(change)
+                        },
+                    );
+                    match &outcome {
+                        Ok(Change::Created) => report.created += 1,
+                        Ok(Change::Updated) => report.updated += 1,
+                        Ok(Change::Unchanged) => report.unchanged += 1,
+                        Err(_) => report.failed += 1,
+                    }
+                    result.outcome = outcome;
+                    report.results.push(result);
                 }
-                result.outcome = outcome;
-                report.results.push(result);
+                admins = Some(std::mem::take(&mut plan.active_admins));
+                if !dry_run {
+                    plan.apply(conn)?;
+                    conn.flush(&who)?;
+                }
             }
             if mode == SyncMode::Mirror {
                 let named_emails: HashSet<&str> = emails.iter().map(String::as_str).collect();
-                let mut absent: Vec<String> = members::active_members(conn, &plan.org)?
+                let mut absent: Vec<String> = members::active_members(conn, &org.as_db())?
                     .into_iter()
                     .filter(|m| {
                         !present.contains(&m.user_id)
@@ -291,58 +328,76 @@ impl Service {
                     .map(|m| m.user_id)
                     .collect();
                 absent.sort();
-                // Their memberships, as they are, for the retirements' events.
-                let ids: Vec<&str> = absent.iter().map(String::as_str).collect();
-                for row in members::of_users(conn, &plan.org, &ids)? {
-                    plan.members.entry(row.user_id.clone()).or_insert(row);
-                }
-                for user_id in absent {
-                    // A refused retirement is reported but is not a failed
-                    // record: it does not stop an ABORT sync from writing.
-                    let outcome = plan.retire(&user_id).map_err(|e| Failure::from(&e));
-                    if outcome.is_ok() {
-                        report.retired += 1;
+                for slice in absent.chunks(chunk) {
+                    let mut plan = load(conn, &[], &mut admins)?;
+                    // Their memberships, as they are, for the retirements'
+                    // events.
+                    let ids: Vec<&str> = slice.iter().map(String::as_str).collect();
+                    for row in members::of_users(conn, &plan.org, &ids)? {
+                        plan.members.entry(row.user_id.clone()).or_insert(row);
                     }
-                    report.retirements.push(Retirement {
-                        user_id: UserId::from_db(&user_id)?,
-                        outcome,
-                    });
+                    for user_id in slice {
+                        // A refused retirement is reported but is not a
+                        // failed record: it does not stop an ABORT sync
+                        // from writing.
+                        let outcome = plan.retire(user_id).map_err(|e| Failure::from(&e));
+                        if outcome.is_ok() {
+                            report.retired += 1;
+                        }
+                        report.retirements.push(Retirement {
+                            user_id: UserId::from_db(user_id)?,
+                            outcome,
+                        });
+                    }
+                    admins = Some(std::mem::take(&mut plan.active_admins));
+                    if !dry_run {
+                        plan.apply(conn)?;
+                        conn.flush(&who)?;
+                    }
                 }
             }
             let write = !dry_run && (skip_failed || report.failed == 0);
-            if write {
-                let org_db = plan.org.clone();
-                plan.apply(conn)?;
-                if report.created + report.updated + report.retired > 0 {
-                    conn.record(
-                        Draft::new(Some(&org_db), kind::MEMBERS_SYNCED, "org", &org_db)
-                            .set("mode", format!("{mode:?}").to_uppercase())
-                            .set("created", report.created)
-                            .set("updated", report.updated)
-                            .set("unchanged", report.unchanged)
-                            .set("retired", report.retired)
-                            .set("failed", report.failed),
-                    );
-                }
-                // Only a member really added is named: unwritten (a dry
-                // run, an ABORT), the id of a user known from another org
-                // is not the caller's to learn.
-                for (index, user_id) in created_ids {
-                    report.results[index].user_id = Some(UserId::from_db(&user_id)?);
-                }
-            }
             report.written = write;
-            Ok(report)
+            if !write {
+                // A dry run wrote nothing; an ABORT with a failed record
+                // undoes the chunks it wrote.
+                return Ok(if dry_run {
+                    Finish::Commit(report)
+                } else {
+                    Finish::RollBack(report)
+                });
+            }
+            if report.created + report.updated + report.retired > 0 {
+                let org_db = org.as_db();
+                conn.record(
+                    Draft::new(Some(&org_db), kind::MEMBERS_SYNCED, "org", &org_db)
+                        .set("mode", format!("{mode:?}").to_uppercase())
+                        .set("created", report.created)
+                        .set("updated", report.updated)
+                        .set("unchanged", report.unchanged)
+                        .set("retired", report.retired)
+                        .set("failed", report.failed),
+                );
+            }
+            // Only a member really added is named: unwritten (a dry
+            // run, an ABORT), the id of a user known from another org
+            // is not the caller's to learn.
+            for (index, user_id) in created_ids {
+                report.results[index].user_id = Some(UserId::from_db(&user_id)?);
+            }
+            Ok(Finish::Commit(report))
         };
         if dry_run {
             // A report takes no write lock: one read transaction, so that
             // it sees one state of the org.
             self.read(move |conn| {
-                diesel::Connection::transaction(conn, |conn| work(&mut Tx::new(conn)))
+                diesel::Connection::transaction(conn, |conn| {
+                    work(&mut Tx::new(conn)).map(Finish::into_inner)
+                })
             })
             .await
         } else {
-            let done = self.write(&who_outer, work).await;
+            let done = self.write_or_roll_back(&who_outer, work).await;
             self.member_rights_may_have_changed(&done);
             done
         }

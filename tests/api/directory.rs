@@ -272,6 +272,103 @@ async fn ten_thousand_records(app: &TestApp) {
     assert_eq!(status, 413, "{body}");
 }
 
+/// How many `type` events the org's log shows, once every earlier write is
+/// visible (PostgreSQL shows an event once no transaction begun before it
+/// is still open): read until the count stops short of nothing new.
+async fn logged(app: &TestApp, token: &str, org: Uuid, kind: &str, expect: i64) -> i64 {
+    let query = "query($org: Uuid, $types: [String!]) { events(org: $org, first: 1, types: $types) { totalCount } }";
+    let started = std::time::Instant::now();
+    loop {
+        let data = app
+            .data(token, query, json!({ "org": org, "types": [kind] }))
+            .await;
+        let count = data["events"]["totalCount"].as_i64().unwrap();
+        if count >= expect || started.elapsed() > std::time::Duration::from_secs(30) {
+            return count;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn member_count(app: &TestApp, token: &str, org: Uuid, status: &str) -> i64 {
+    let query = "query($org: Uuid, $s: [MemberStatus!]) { members(org: $org, statuses: $s) { totalCount } }";
+    app.data(token, query, json!({ "org": org, "s": [status] }))
+        .await["members"]["totalCount"]
+        .as_i64()
+        .unwrap()
+}
+
+/// A written sync goes a chunk (1,000 records) at a time, each planned on
+/// what the chunks before it wrote, and is still one write: ABORT with a
+/// record failing in the third chunk writes nothing (no member, no event),
+/// SKIP writes the rest, and MIRROR retires across chunks, once each.
+async fn chunked_sync_is_one_write(app: &TestApp) {
+    let (org, _, admin) = app.org_with_admin("chunks").await;
+    let mut records: Vec<Value> = (0..2_500).map(record).collect();
+    // Found only when its chunk is planned: the email of record 5.
+    records[2_400]["email"] = json!("person5@dir.example");
+    let aborted = sync(app, &admin, org, json!(records), json!({})).await;
+    assert_eq!(aborted["written"], false, "{}", aborted["counts"]);
+    assert_eq!(aborted["counts"]["failed"], 1);
+    assert_eq!(aborted["counts"]["created"], 2_499);
+    let failed = &aborted["results"][2_400];
+    assert_eq!(failed["errorCode"], "DUPLICATE", "{failed}");
+    assert!(failed["userId"].is_null());
+    assert!(
+        aborted["results"][0]["userId"].is_null(),
+        "unwritten ids leak"
+    );
+    assert_eq!(member_count(app, &admin, org, "ACTIVE").await, 1);
+    let synced = logged(app, &admin, org, "members.synced", 0).await;
+    assert_eq!(synced, 0);
+    // Only the admin's own, from the org's set-up.
+    assert_eq!(logged(app, &admin, org, "member.created", 1).await, 1);
+
+    let skipped = sync(
+        app,
+        &admin,
+        org,
+        json!(records),
+        json!({ "onError": "SKIP" }),
+    )
+    .await;
+    assert_eq!(skipped["written"], true);
+    assert_eq!(skipped["counts"]["created"], 2_499);
+    assert_eq!(skipped["counts"]["failed"], 1);
+    assert!(skipped["results"][2_499]["userId"].is_string());
+    assert_eq!(member_count(app, &admin, org, "ACTIVE").await, 2_500);
+    // The admin's own member.created came with the org's set-up.
+    assert_eq!(
+        logged(app, &admin, org, "member.created", 2_500).await,
+        2_500
+    );
+    assert_eq!(logged(app, &admin, org, "members.synced", 1).await, 1);
+
+    // MIRROR naming the first 1,500: the other 999 synced members retire,
+    // in chunks of their own; the caller is kept (and reported).
+    let mirror = sync(
+        app,
+        &admin,
+        org,
+        json!(records[..1_500]),
+        json!({ "mode": "MIRROR" }),
+    )
+    .await;
+    assert_eq!(mirror["written"], true, "{}", mirror["counts"]);
+    assert_eq!(mirror["counts"]["unchanged"], 1_500);
+    assert_eq!(mirror["counts"]["retired"], 999);
+    let refused: Vec<&Value> = mirror["retirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["result"] != "retired")
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(member_count(app, &admin, org, "RETIRED").await, 999);
+    assert_eq!(member_count(app, &admin, org, "ACTIVE").await, 1_501);
+    assert_eq!(logged(app, &admin, org, "member.retired", 999).await, 999);
+}
+
 const MUTATIONS: [&str; 4] = [
     "mutation($org: Uuid, $id: String) { r: upsertMember(org: $org, externalId: $id, email: \"in@b.example\", user: {firstName: \"In\"}) { result } }",
     "mutation($org: Uuid, $id: Uuid!) { r: setMembersStatus(org: $org, userIds: [$id], status: RETIRED) { failedIds } }",
@@ -527,5 +624,6 @@ crate::both_backends!(
     page_statements_are_bounded,
     concurrent_upserts_make_one_member,
     ten_thousand_records,
+    chunked_sync_is_one_write,
     new_operations_stay_in_their_org,
 );

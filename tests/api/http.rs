@@ -166,6 +166,327 @@ async fn query_limits(app: &TestApp) {
     );
 }
 
+/// GraphQL over HTTP: with `Accept: application/graphql-response+json`, a
+/// request that never executes (syntax, validation, variables) is a 400
+/// with no `data`; with `application/json` it stays 200 with
+/// `"data": null`. An executed request with a field error is 200 either
+/// way.
+async fn graphql_response_status_codes(app: &TestApp) {
+    let op = app.operator();
+    let (org, _, _) = app.org_with_admin("gqlhttp").await;
+    let lookup =
+        "query($org: ID!, $email: String!) { findUserBy(org: $org, email: $email) { id } }";
+    let cases = [
+        ("syntax", json!({ "query": "{ findUserBy(" })),
+        ("validation", json!({ "query": "{ users { id } }" })),
+        (
+            "variables",
+            json!({ "query": lookup, "variables": { "org": org, "email": 42 } }),
+        ),
+        (
+            "missing variable",
+            json!({ "query": lookup, "variables": { "org": org } }),
+        ),
+    ];
+    for (what, request) in cases {
+        let body = serde_json::to_vec(&request).unwrap();
+        let response = raw_post(
+            app,
+            Some(&op),
+            "application/json",
+            Some("application/graphql-response+json"),
+            body.clone(),
+        )
+        .await;
+        assert_eq!(response.status().as_u16(), 400, "{what}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/graphql-response+json",
+            "{what}"
+        );
+        let answer: Value = response.json().await.unwrap();
+        assert!(answer.get("data").is_none(), "{what}: {answer}");
+        assert_eq!(
+            answer["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
+            "{what}: {answer}"
+        );
+
+        let response = raw_post(app, Some(&op), "application/json", None, body).await;
+        assert_eq!(response.status().as_u16(), 200, "{what}");
+        let answer: Value = response.json().await.unwrap();
+        assert!(answer["data"].is_null(), "{what}: {answer}");
+        assert!(answer.get("data").is_some(), "{what}: {answer}");
+        assert!(
+            answer["errors"][0]["message"].is_string(),
+            "{what}: {answer}"
+        );
+    }
+
+    // Executed: a field's error (an invalid email argument) keeps 200 and
+    // `data`, on both media types.
+    let request = json!({ "query": lookup, "variables": { "org": org, "email": "not an email" } });
+    for accept in ["application/graphql-response+json", "application/json"] {
+        let body = serde_json::to_vec(&request).unwrap();
+        let response = raw_post(app, Some(&op), "application/json", Some(accept), body).await;
+        assert_eq!(response.status().as_u16(), 200, "{accept}");
+        let answer: Value = response.json().await.unwrap();
+        assert!(answer.get("data").is_some(), "{accept}: {answer}");
+        assert!(answer["errors"][0]["path"].is_array(), "{accept}: {answer}");
+    }
+    // And a good request is 200 with its data.
+    let body = serde_json::to_vec(&json!({ "query": "{ __typename }" })).unwrap();
+    let response = raw_post(
+        app,
+        Some(&op),
+        "application/json",
+        Some("application/graphql-response+json"),
+        body,
+    )
+    .await;
+    assert_eq!(response.status().as_u16(), 200);
+}
+
+/// A body over the general limit is a sync, and its records are read
+/// straight into typed records: they arrive whole (every field), a record
+/// of the wrong shape is a request error that writes nothing, and
+/// records written inline rather than as a variable still work.
+async fn large_sync_bodies(app: &TestApp) {
+    let app = app.instance_with(&["--max-body-bytes", "16384"]).await;
+    let (org, _, admin) = app.org_with_admin("large-bodies").await;
+    app.create_group(org, "Blue").await;
+    let record = |i: usize| {
+        json!({
+            "email": format!("p{i}@large.example"),
+            "externalId": format!("x{i}"),
+            "firstName": "Pat", "lastName": format!("Large{i}"), "name": format!("Pat L{i}"),
+            "mobile": "+31 6 12345678", "locale": "nl-NL", "timezone": "Europe/Amsterdam",
+            "role": if i == 7 { "ADMIN" } else { "USER" }, "status": "ACTIVE",
+            "attributes": { "n": i, "even": i.is_multiple_of(2), "team": "blue" },
+            "groups": ["blue"],
+        })
+    };
+    let records: Vec<Value> = (0..200).map(record).collect();
+    let query = "mutation($o: Uuid, $records: [SyncRecord!]!, $dry: Boolean) { syncMembers(org: $o, records: $records, dryRun: $dry) { written counts { created failed } } }";
+    let body = |records: &Value, dry: bool| {
+        serde_json::to_vec(
+            &json!({ "query": query, "variables": { "o": org, "records": records, "dry": dry } }),
+        )
+        .unwrap()
+    };
+    assert!(body(&json!(records), true).len() > 16384);
+    // Other variables arrive too: a dry run writes nothing.
+    let response = raw_post(
+        &app,
+        Some(&admin),
+        "application/json",
+        None,
+        body(&json!(records), true),
+    )
+    .await;
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["data"]["syncMembers"]["written"], false, "{answer}");
+    assert_eq!(answer["data"]["syncMembers"]["counts"]["created"], 200);
+
+    // A record of the wrong shape: a request error, nothing written; 400
+    // with the GraphQL media type.
+    for (what, bad) in [
+        ("role", json!({ "role": "BOSS" })),
+        ("field", json!({ "nickname": "P" })),
+        ("type", json!({ "groups": "blue" })),
+        ("email", json!({ "email": null })),
+    ] {
+        let mut wrong = records.clone();
+        for (k, v) in bad.as_object().unwrap() {
+            wrong[150][k] = v.clone();
+        }
+        for (accept, status) in [
+            ("application/json", 200),
+            ("application/graphql-response+json", 400),
+        ] {
+            let response = raw_post(
+                &app,
+                Some(&admin),
+                "application/json",
+                Some(accept),
+                body(&json!(wrong), false),
+            )
+            .await;
+            assert_eq!(response.status().as_u16(), status, "{what} {accept}");
+            let answer: Value = response.json().await.unwrap();
+            assert_eq!(
+                answer["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
+                "{what}: {answer}"
+            );
+            assert!(
+                answer["errors"][0]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("$records"),
+                "{answer}"
+            );
+        }
+    }
+    let count = "query($o: Uuid) { members(org: $o) { totalCount } }";
+    assert_eq!(
+        app.data(&admin, count, json!({ "o": org })).await["members"]["totalCount"],
+        1
+    );
+
+    // Written for real, every field as sent.
+    let response = raw_post(
+        &app,
+        Some(&admin),
+        "application/json",
+        None,
+        body(&json!(records), false),
+    )
+    .await;
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(
+        answer["data"]["syncMembers"]["counts"]["created"], 200,
+        "{answer}"
+    );
+    let one = "query($o: Uuid) { user(org: $o, externalId: \"x7\") { email firstName lastName name mobile locale timezone role status attributes groups { name } } }";
+    let member = &app.data(&admin, one, json!({ "o": org })).await["user"];
+    assert_eq!(member["email"], "p7@large.example");
+    assert_eq!(member["lastName"], "Large7");
+    assert_eq!(member["name"], "Pat L7");
+    assert_eq!(member["locale"], "nl-NL");
+    assert_eq!(member["timezone"], "Europe/Amsterdam");
+    assert_eq!(member["role"], "ADMIN");
+    assert_eq!(
+        member["attributes"],
+        json!({ "n": 7, "even": false, "team": "blue" })
+    );
+    assert_eq!(member["groups"][0]["name"], "Blue");
+    assert!(
+        member["mobile"].as_str().unwrap().contains("12345678"),
+        "{member}"
+    );
+
+    // Records inline in the document, no variable: read the usual way.
+    let inline: Vec<String> = (200..400)
+        .map(|i| {
+            format!(
+                "{{ email: \"p{i}@large.example\", firstName: \"Inline {i} {}\" }}",
+                "x".repeat(40)
+            )
+        })
+        .collect();
+    let document = format!(
+        "mutation {{ syncMembers(org: \"{org}\", records: [{}]) {{ counts {{ created }} }} }}",
+        inline.join(", ")
+    );
+    let body = serde_json::to_vec(&json!({ "query": document })).unwrap();
+    assert!(body.len() > 16384);
+    let response = raw_post(&app, Some(&admin), "application/json", None, body).await;
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(
+        answer["data"]["syncMembers"]["counts"]["created"], 200,
+        "{answer}"
+    );
+}
+
+/// Automatic persisted queries: a hash alone is looked up, a query with its
+/// hash registers it, for the caller's org only; a GET of a persisted
+/// mutation is refused like any GET of a mutation.
+async fn persisted_queries(app: &TestApp) {
+    use sha2::Digest;
+    let hex = |q: &str| -> String {
+        sha2::Sha256::digest(q.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let (org, _, admin) = app.org_with_admin("apq").await;
+    let (_, _, other) = app.org_with_admin("apq-other").await;
+    let query = "query($e: String) { findUserBy(email: $e) { email } }";
+    let persisted = |hash: &str| json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+    let send = |token: String, body: Value| {
+        let app = &app;
+        async move {
+            let body = serde_json::to_vec(&body).unwrap();
+            let response = raw_post(app, Some(&token), "application/json", None, body).await;
+            assert_eq!(response.status().as_u16(), 200);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let hash_only =
+        json!({ "variables": { "e": "nobody@apq.example" }, "extensions": persisted(&hex(query)) });
+    let answer = send(admin.clone(), hash_only.clone()).await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND",
+        "{answer}"
+    );
+    assert_eq!(answer["errors"][0]["message"], "PersistedQueryNotFound");
+    let register = json!({ "query": query, "variables": { "e": "nobody@apq.example" }, "extensions": persisted(&hex(query)) });
+    let answer = send(admin.clone(), register).await;
+    assert_eq!(answer["data"]["findUserBy"], json!([]), "{answer}");
+    let answer = send(admin.clone(), hash_only.clone()).await;
+    assert_eq!(answer["data"]["findUserBy"], json!([]), "{answer}");
+    // Another org's caller does not find it: what one org sent is not
+    // visible to another.
+    let answer = send(other, hash_only).await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND",
+        "{answer}"
+    );
+    // A query that is not what the hash says.
+    let wrong = json!({ "query": "{ __typename }", "extensions": persisted(&hex(query)) });
+    let answer = send(admin.clone(), wrong).await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_HASH_MISMATCH",
+        "{answer}"
+    );
+    let malformed = json!({ "query": query, "extensions": { "persistedQuery": { "version": 2, "sha256Hash": hex(query) } } });
+    let answer = send(admin.clone(), malformed).await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "BAD_REQUEST",
+        "{answer}"
+    );
+
+    // GET with the hash: a query runs; a persisted mutation is a 405.
+    let get = |hash: String| {
+        let app = &app;
+        let admin = admin.clone();
+        async move {
+            let extensions = persisted(&hash).to_string();
+            app.client
+                .get(app.url("/graphql"))
+                .query(&[
+                    ("extensions", extensions.as_str()),
+                    ("variables", "{\"e\":\"nobody@apq.example\"}"),
+                ])
+                .bearer_auth(admin)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let response = get(hex(query)).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["data"]["findUserBy"], json!([]), "{answer}");
+    let mutation =
+        format!("mutation {{ createGroup(org: \"{org}\", name: \"Via GET\") {{ result }} }}");
+    let register = json!({ "query": mutation, "extensions": persisted(&hex(&mutation)) });
+    let answer = send(admin.clone(), register).await;
+    assert_eq!(
+        answer["data"]["createGroup"]["result"], "created",
+        "{answer}"
+    );
+    let response = get(hex(&mutation)).await;
+    assert_eq!(response.status().as_u16(), 405);
+    let groups = app
+        .data(
+            &admin,
+            "query($o: Uuid) { groups(org: $o) { totalCount } }",
+            json!({ "o": org }),
+        )
+        .await;
+    assert_eq!(groups["groups"]["totalCount"], 1, "{groups}");
+}
+
 async fn get_is_for_queries(app: &TestApp) {
     let op = app.operator();
     let response = app
@@ -287,6 +608,9 @@ async fn graphiql_introspection_fits_the_limits(app: &TestApp) {
 crate::both_backends!(
     body_limit_and_content_types,
     query_limits,
+    graphql_response_status_codes,
+    large_sync_bodies,
+    persisted_queries,
     get_is_for_queries,
     health_and_docs,
     graphiql_introspection_fits_the_limits,
