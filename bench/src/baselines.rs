@@ -4,6 +4,10 @@
 //!   function, in a loop on a few threads.
 //! - B3: the rows a 10,000-record `syncMembers` writes, inserted in one
 //!   transaction with multi-row INSERTs and nothing else.
+//! - t_sql: the statements each of three reads runs (`findUserBy(email)`,
+//!   `user(externalId)` with groups, a members page of 50 with groups),
+//!   through the same db functions their resolvers call, on one thread:
+//!   the database's share of a request, for the "ideal" throughput.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -11,9 +15,11 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::{Instrumentation, InstrumentationEvent};
 use diesel::prelude::*;
+use roster::db::members::{MemberBy, MemberFilter, Slice};
 use roster::db::models::{GroupMembershipRow, GroupRow};
 use roster::db::schema::{group_memberships, groups, memberships, users};
 use roster::db::{Db, DbConn, users::Criteria};
+use roster::domain::SortField;
 
 use crate::dataset::{self, BIG_ORG_SLUG, EMAIL_DOMAIN, insert_rows, mix};
 
@@ -76,6 +82,145 @@ pub fn find_user_loop(url: &str, big_org: usize, threads: usize, seconds: f64) -
         lookups,
         threads,
         sql,
+    })
+}
+
+/// t_sql: the single-thread cost of each read's statements, without
+/// HTTP, GraphQL, authentication (cached by the server) or the pool.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SqlCost {
+    pub seconds_each: f64,
+    pub reads: Vec<ReadCost>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReadCost {
+    /// `find_user_by_email`, `user_by_external_id` or `members_page`.
+    pub read: &'static str,
+    /// What runs, as the resolver calls it.
+    pub calls: &'static str,
+    pub runs: u64,
+    /// Wall time per run: on PostgreSQL mostly the wait for the server's
+    /// answer, which other requests' work overlaps under load.
+    pub us_per_run: f64,
+    /// The calling thread's own CPU time per run (`/proc/thread-self/
+    /// schedstat`): what the statements cost the process that runs them.
+    /// About `us_per_run` on SQLite, which runs in the thread.
+    pub cpu_us_per_run: Option<f64>,
+    /// Statements per run (the pool's counter).
+    pub statements: f64,
+}
+
+/// The calling thread's CPU time so far, in ns (Linux).
+fn thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The size of the members page the scenario asks for.
+const PAGE: i64 = 50;
+/// `findUserBy`'s row limit (`service::members::FIND_LIMIT`).
+const FIND_LIMIT: i64 = 10;
+
+/// Runs each read in a loop on one connection of one thread for `seconds`
+/// and reports its time per run.
+pub fn sql_cost(url: &str, big_org: usize, seconds: f64) -> Res<SqlCost> {
+    let db = Db::connect(url, 1)?;
+    let mut conn = db.pool.get()?;
+    let conn: &mut DbConn = &mut conn;
+    let org = dataset::org_id(conn, BIG_ORG_SLUG)?;
+    let org = org.as_str();
+    let pick = |i: u64| mix(i.wrapping_mul(7919)) % big_org as u64;
+    let mut reads = Vec::new();
+    let mut measure = |read: &'static str,
+                       calls: &'static str,
+                       run: &mut dyn FnMut(&mut DbConn, u64) -> Res<()>|
+     -> Res<()> {
+        // Warm the statement cache and the pages first.
+        let warm = Instant::now();
+        let mut i = 0u64;
+        while warm.elapsed().as_secs_f64() < (seconds / 4.0).min(1.0) {
+            run(conn, i)?;
+            i += 1;
+        }
+        let statements = db.statements.load(Ordering::Relaxed);
+        let cpu = thread_cpu_ns();
+        let started = Instant::now();
+        let mut runs = 0u64;
+        while started.elapsed().as_secs_f64() < seconds {
+            run(conn, i)?;
+            i += 1;
+            runs += 1;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let cpu = cpu
+            .zip(thread_cpu_ns())
+            .map(|(before, after)| after.saturating_sub(before) as f64 / 1000.0);
+        let statements = db.statements.load(Ordering::Relaxed) - statements;
+        reads.push(ReadCost {
+            read,
+            calls,
+            runs,
+            us_per_run: elapsed * 1e6 / runs.max(1) as f64,
+            cpu_us_per_run: cpu.map(|us| us / runs.max(1) as f64),
+            statements: statements as f64 / runs.max(1) as f64,
+        });
+        Ok(())
+    };
+    measure(
+        "find_user_by_email",
+        "db::users::search_in_org (email)",
+        &mut |conn, i| {
+            let email = format!("u{}@{EMAIL_DOMAIN}", pick(i));
+            let criteria = Criteria {
+                email: Some(&email),
+                ..Criteria::default()
+            };
+            let found = roster::db::users::search_in_org(conn, org, &criteria, FIND_LIMIT)?;
+            if found.len() != 1 {
+                return Err(format!("{email} not found in the large org").into());
+            }
+            Ok(())
+        },
+    )?;
+    measure(
+        "user_by_external_id",
+        "db::members::member (externalId) + db::groups::of_members",
+        &mut |conn, i| {
+            let external_id = format!("e{}", pick(i));
+            let found = roster::db::members::member(conn, org, MemberBy::ExternalId(&external_id))?
+                .ok_or_else(|| format!("externalId {external_id} not found"))?;
+            roster::db::groups::of_members(conn, org, &[found.user.id.as_str()])?;
+            Ok(())
+        },
+    )?;
+    measure(
+        "members_page",
+        "db::members::list (first 50, name order) + db::groups::of_members",
+        &mut |conn, _| {
+            let slice = Slice {
+                field: SortField::Name,
+                ascending: true,
+                after: None,
+                limit: PAGE + 1,
+            };
+            let mut rows = roster::db::members::list(conn, org, &MemberFilter::default(), &slice)?;
+            rows.truncate(PAGE as usize);
+            if rows.len() != PAGE as usize {
+                return Err("the large org has fewer than 50 members".into());
+            }
+            let ids: Vec<&str> = rows.iter().map(|r| r.user.id.as_str()).collect();
+            roster::db::groups::of_members(conn, org, &ids)?;
+            Ok(())
+        },
+    )?;
+    Ok(SqlCost {
+        seconds_each: seconds,
+        reads,
     })
 }
 

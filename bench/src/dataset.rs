@@ -19,7 +19,7 @@ pub const BIG_ORG_SLUG: &str = "bench-big";
 pub const EMAIL_DOMAIN: &str = "bench.example";
 
 /// How large a dataset is.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct Sizes {
     pub orgs: usize,
     pub users: usize,
@@ -56,7 +56,7 @@ impl Sizes {
 }
 
 /// What seeding found or wrote.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Seeded {
     pub reused: bool,
     pub seconds: f64,

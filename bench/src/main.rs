@@ -4,11 +4,14 @@
 
 mod baselines;
 mod dataset;
+mod openloop;
+mod plots;
 mod report;
 mod run;
 mod scenarios;
 mod webhooks;
 
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -43,9 +46,27 @@ enum Cmd {
         /// wrk connections at full load.
         #[arg(long, default_value_t = 16)]
         connections: usize,
-        /// Records in the syncMembers scenario.
+        /// Records in the syncMembers scenario (its unchanged repeat and
+        /// B3); the scaling runs also sync a tenth and ten times as many.
         #[arg(long, default_value_t = 10_000)]
         sync_records: usize,
+        /// Also copy the charts (SVG) here, e.g. bench/plots.
+        #[arg(long, value_name = "DIR")]
+        plots_dir: Option<PathBuf>,
+    },
+    /// Prints the Markdown tables of a run's JSON again.
+    Report {
+        /// A run's JSON, e.g. bench/out/latest.json.
+        #[arg(long, default_value = "bench/out/latest.json")]
+        from: PathBuf,
+    },
+    /// Draws the charts (SVG) of a run's JSON again.
+    Plots {
+        /// A run's JSON, e.g. bench/out/latest.json.
+        #[arg(long, default_value = "bench/out/latest.json")]
+        from: PathBuf,
+        #[arg(long, default_value = "bench/out")]
+        out: PathBuf,
     },
     /// Seeds the dataset into a database (or finds it there).
     Seed {
@@ -65,6 +86,18 @@ enum Cmd {
         #[arg(long, default_value_t = 4)]
         threads: usize,
     },
+    /// t_sql: each read's statements on one thread; prints JSON.
+    SqlCost {
+        #[arg(long)]
+        database_url: String,
+        #[arg(long)]
+        big_org: usize,
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+    },
+    /// The open-loop driver: reads its spec (JSON) on stdin, prints JSON.
+    #[command(hide = true)]
+    Openloop,
     /// B3: the sync's rows in one batched insert; prints JSON.
     B3 {
         #[arg(long)]
@@ -96,6 +129,7 @@ fn execute(command: Cmd) -> Result<(), Box<dyn std::error::Error>> {
             lua,
             connections,
             sync_records,
+            plots_dir,
         } => {
             let options = run::Options {
                 quick,
@@ -110,7 +144,7 @@ fn execute(command: Cmd) -> Result<(), Box<dyn std::error::Error>> {
             let report = run::run(&options)?;
             let markdown = report::markdown(&report);
             let json = serde_json::to_string_pretty(&report)?;
-            let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+            let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
             for (name, text) in [
                 (format!("{stamp}.json"), &json),
                 (format!("{stamp}.md"), &markdown),
@@ -119,8 +153,57 @@ fn execute(command: Cmd) -> Result<(), Box<dyn std::error::Error>> {
             ] {
                 std::fs::write(out.join(name), text)?;
             }
+            let charts = plots::write_all(&report, &out)?;
+            for chart in &charts {
+                let name = chart.file_name().ok_or("a chart without a name")?;
+                std::fs::copy(
+                    chart,
+                    out.join(format!("{stamp}-{}", name.to_string_lossy())),
+                )?;
+                if let Some(dir) = &plots_dir {
+                    std::fs::create_dir_all(dir)?;
+                    std::fs::copy(chart, dir.join(name))?;
+                }
+            }
             println!("{markdown}");
             eprintln!("results: {}/latest.json and latest.md", out.display());
+            eprintln!(
+                "charts: {}",
+                charts
+                    .iter()
+                    .map(|c| c.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            if let Some(dir) = &plots_dir {
+                eprintln!("charts copied to {}", dir.display());
+            }
+        }
+        Cmd::Report { from } => {
+            let report: report::Report = serde_json::from_str(&std::fs::read_to_string(&from)?)?;
+            println!("{}", report::markdown(&report));
+        }
+        Cmd::Plots { from, out } => {
+            let report: report::Report = serde_json::from_str(&std::fs::read_to_string(&from)?)?;
+            std::fs::create_dir_all(&out)?;
+            for chart in plots::write_all(&report, &out)? {
+                println!("{}", chart.display());
+            }
+        }
+        Cmd::SqlCost {
+            database_url,
+            big_org,
+            seconds,
+        } => {
+            let cost = baselines::sql_cost(&database_url, big_org, seconds)?;
+            println!("{}", serde_json::to_string(&cost)?);
+        }
+        Cmd::Openloop => {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text)?;
+            let spec: openloop::Spec = serde_json::from_str(&text)?;
+            let result = openloop::drive(&spec)?;
+            println!("{}", serde_json::to_string(&result)?);
         }
         Cmd::Seed {
             database_url,

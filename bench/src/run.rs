@@ -12,12 +12,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::dataset::{self, BIG_ORG_SLUG, Sizes};
+use crate::openloop::{self, OpenLoop, Spec};
 use crate::report::{
-    Backend, Machine, Ratio, Report, ScenarioResult, SyncResult, WebhookDeliveries,
+    Backend, Ideal, Machine, PageDepth, PageDepths, Ratio, Report, ScenarioResult, SyncPoint,
+    WebhookDeliveries,
 };
 use crate::scenarios::{self, Load};
 use crate::webhooks::{self, Receiver};
@@ -25,12 +27,17 @@ use crate::webhooks::{self, Receiver};
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 /// How long each phase runs.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Timing {
     pub warmup_s: u64,
+    /// wrk at full load: the maximum throughput.
     pub max_s: u64,
-    pub calibrate_s: u64,
-    pub paced_s: u64,
+    /// wrk on one connection: the latency without load.
+    pub unloaded_s: u64,
+    /// Each open-loop run (at 50% and at 80% of the maximum).
+    pub openloop_s: f64,
+    /// Each members page depth.
+    pub depth_s: f64,
     pub baseline_s: f64,
 }
 
@@ -38,15 +45,17 @@ impl Timing {
     pub const FULL: Self = Self {
         warmup_s: 3,
         max_s: 10,
-        calibrate_s: 3,
-        paced_s: 10,
+        unloaded_s: 3,
+        openloop_s: 10.0,
+        depth_s: 10.0,
         baseline_s: 8.0,
     };
     pub const QUICK: Self = Self {
         warmup_s: 1,
         max_s: 3,
-        calibrate_s: 1,
-        paced_s: 3,
+        unloaded_s: 2,
+        openloop_s: 3.0,
+        depth_s: 3.0,
         baseline_s: 3.0,
     };
 }
@@ -96,6 +105,7 @@ pub fn run(options: &Options) -> Res<Report> {
         sizes,
         timing,
         connections: options.connections,
+        openloop_connections: openloop::CONNECTIONS,
         backends,
     })
 }
@@ -190,8 +200,24 @@ fn measure_backend(
         "--scope",
         "scim",
     ])?;
-    eprintln!("   finding a cursor deep in the large org");
-    let deep_cursor = server.deep_cursor(&admin, sizes.big_org * 9 / 10)?;
+    // The cursors of the deep page and of the depth runs, in one walk.
+    let depth_pages: &[usize] = &[1, 10, 100, 1_000, 2_000];
+    let deep_position = sizes.big_org * 9 / 10;
+    let mut positions: Vec<usize> = depth_pages
+        .iter()
+        .map(|p| (p - 1) * PAGE)
+        .filter(|&at| at > 0 && at + PAGE <= sizes.big_org)
+        .collect();
+    positions.push(deep_position);
+    eprintln!("   finding cursors deep in the large org");
+    let cursors = server.cursors_at(&admin, &positions)?;
+    let cursor = |at: usize| {
+        cursors
+            .iter()
+            .find(|(p, _)| *p == at)
+            .map(|(_, c)| c.clone())
+    };
+    let deep_cursor = cursor(deep_position).ok_or("no cursor for the deep page")?;
     let loads = vec![
         scenarios::static_route(),
         scenarios::typename(&admin),
@@ -228,12 +254,19 @@ fn measure_backend(
             let result = measure_load(options, &server, load, timing, cores.map(|c| c.1))?;
             (result, None)
         };
+        let open = |r: &Option<OpenLoop>| {
+            r.as_ref().map_or_else(String::new, |r| {
+                format!(
+                    "; open loop {:.0}/s: p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms",
+                    r.achieved_rps, r.p50_ms, r.p99_ms, r.p999_ms
+                )
+            })
+        };
         eprintln!(
-            "      {:.0} req/s; p50 {:.2} ms, p99 {:.2} ms at {:.0}% load; {} errors; {:.2} SQL/request",
+            "      {:.0} req/s{}{}; {} errors; {:.2} SQL/request",
             result.max_rps,
-            result.p50_ms,
-            result.p99_ms,
-            result.paced_load_pct,
+            open(&result.at_50),
+            open(&result.at_80),
             result.errors,
             result.sql_per_request
         );
@@ -264,13 +297,49 @@ fn measure_backend(
     }
     drop(receiver);
     let webhooks = deliveries.ok_or("the createUser scenario did not run")?;
-    eprintln!("   syncMembers of {} records", options.sync_records);
-    let sync = server.sync(&operator, &run_id, options.sync_records)?;
-    eprintln!(
-        "      first {:.2} s, again {:.2} s; peak RSS {:.0} MB",
-        sync.first_s, sync.again_s, sync.peak_rss_mb
-    );
+    let by_name = |prefix: &str| results.iter().find(|r| r.name.starts_with(prefix));
+    // Page depth: each page open loop at one moderate rate, a quarter of
+    // page 1's maximum at most.
+    let page1_rps = by_name("members page 1").map_or(0.0, |r| r.max_rps);
+    let depth_rate = DEPTH_RATE.min(page1_rps / 4.0).max(1.0);
+    let mut pages = Vec::new();
+    for &page in depth_pages {
+        let after = (page - 1) * PAGE;
+        let at = if after == 0 {
+            None
+        } else {
+            match cursor(after) {
+                Some(c) => Some(c),
+                None => continue,
+            }
+        };
+        eprintln!("   members page {page} (after {after}), open loop at {depth_rate:.0} req/s");
+        let load = scenarios::members_page_at(&admin, at.as_deref());
+        let latency = run_openloop(
+            options,
+            &server,
+            &load,
+            &format!("depth{page}-"),
+            depth_rate,
+            timing.depth_s,
+            cores.map(|c| c.1),
+        )?;
+        eprintln!(
+            "      p50 {:.2} ms, p99 {:.2} ms; {} errors",
+            latency.p50_ms, latency.p99_ms, latency.errors
+        );
+        pages.push(PageDepth {
+            page,
+            after,
+            latency,
+        });
+    }
+    let page_depth = PageDepths {
+        rate_rps: depth_rate,
+        pages,
+    };
     let peak_rss_mb = server.peak_rss_mb_overall();
+    let sync = server.sync_scaling(&operator, &run_id, sync_sizes(options.sync_records))?;
     drop(server);
     eprintln!("   B2: findUserBy's SQL through diesel in-process");
     let b2 = baseline(
@@ -299,6 +368,20 @@ fn measure_backend(
     } else {
         None
     };
+    eprintln!("   t_sql: each read's statements on one thread, in-process");
+    let sql_cost = baseline(
+        options,
+        cores.map(|c| c.0),
+        &[
+            "sql-cost",
+            "--database-url",
+            url,
+            "--big-org",
+            &sizes.big_org.to_string(),
+            "--seconds",
+            &(timing.baseline_s / 2.0).to_string(),
+        ],
+    )?;
     eprintln!("   B3: the sync's rows in one batched insert");
     let b3 = baseline(
         options,
@@ -313,13 +396,58 @@ fn measure_backend(
             &run_id,
         ],
     )?;
-    let by_name = |prefix: &str| results.iter().find(|r| r.name.starts_with(prefix));
     let rps = |prefix: &str| by_name(prefix).map_or(0.0, |r| r.max_rps);
     let b2_rate = b2["per_second"].as_f64().unwrap_or(0.0);
     let b3_s = b3["seconds"].as_f64().unwrap_or(0.0);
     let page = by_name("members page 1");
     let deep = by_name("members deep");
-    let total_errors: u64 = results.iter().map(|r| r.errors).sum::<u64>() + sync.errors;
+    let sync_at = |records: usize, expected: &str| {
+        sync.iter()
+            .find(|p| p.records == records && p.expected == expected)
+    };
+    let reference = sync_at(options.sync_records, "created");
+    let total_errors: u64 = results.iter().map(|r| r.errors).sum::<u64>()
+        + page_depth
+            .pages
+            .iter()
+            .map(|p| p.latency.errors)
+            .sum::<u64>()
+        + sync.iter().filter(|p| !p.ok).count() as u64;
+    // (CPU time, wall time) per run of a read on one thread.
+    let t_sql_us = |read: &str| {
+        let cost = sql_cost["reads"]
+            .as_array()?
+            .iter()
+            .find(|r| r["read"] == read)?;
+        let wall = cost["us_per_run"].as_f64()?;
+        Some((cost["cpu_us_per_run"].as_f64().unwrap_or(wall), wall))
+    };
+    let b1 = rps("B1");
+    let ideal: Vec<Ideal> = [
+        ("findUserBy", "findUserBy(email)", "find_user_by_email"),
+        (
+            "user(externalId)",
+            "user(externalId)",
+            "user_by_external_id",
+        ),
+        ("members page 1", "members page 1", "members_page"),
+    ]
+    .into_iter()
+    .filter_map(|(query, scenario, read)| {
+        let (t_sql_us, t_sql_wall_us) = t_sql_us(read)?;
+        let measured_rps = rps(scenario);
+        let ideal_rps = 1.0 / (1.0 / b1.max(1e-9) + t_sql_us / 1e6);
+        Some(Ideal {
+            query: query.into(),
+            measured_rps,
+            b1_rps: b1,
+            t_sql_us,
+            t_sql_wall_us,
+            ideal_rps,
+            ratio: measured_rps / ideal_rps,
+        })
+    })
+    .collect();
     let mut ratios = vec![
         Ratio::at_least("B1 / B0 throughput", rps("B1") / rps("B0"), 0.45),
         Ratio::at_least(
@@ -329,6 +457,13 @@ fn measure_backend(
         ),
         Ratio::report("findUserBy / B2 throughput", rps("findUserBy") / b2_rate),
     ];
+    for i in &ideal {
+        ratios.push(Ratio::at_least(
+            &format!("{} ÷ ideal throughput", i.query),
+            i.ratio,
+            crate::report::IDEAL_TARGET,
+        ));
+    }
     if let Some(pgbench) = &pgbench {
         ratios.push(Ratio::at_least(
             "findUserBy / pgbench throughput",
@@ -342,10 +477,12 @@ fn measure_backend(
             deep.serial_p50_ms / page.serial_p50_ms,
             1.2,
         ));
-        ratios.push(Ratio::report(
-            "deep page / page 1 latency (p50 at 80% load)",
-            deep.p50_ms / page.p50_ms,
-        ));
+        if let (Some(d), Some(p)) = (&deep.at_80, &page.at_80) {
+            ratios.push(Ratio::report(
+                "deep page / page 1 latency (p50, open loop at 80%)",
+                d.p50_ms / p.p50_ms,
+            ));
+        }
         ratios.push(Ratio::report(
             "deep page / page 1 throughput",
             deep.max_rps / page.max_rps,
@@ -356,25 +493,98 @@ fn measure_backend(
             3.0,
         ));
     }
-    ratios.push(Ratio::at_least(
-        "syncMembers / B3 (B3 time ÷ sync time)",
-        b3_s / sync.first_s,
-        0.30,
+    if let (Some(first), Some(last)) = (page_depth.pages.first(), page_depth.pages.last())
+        && last.page > first.page
+    {
+        ratios.push(Ratio::report(
+            &format!(
+                "page {} / page {} latency (p50, open loop at {:.0} req/s)",
+                last.page, first.page, page_depth.rate_rps
+            ),
+            last.latency.p50_ms / first.latency.p50_ms.max(1e-9),
+        ));
+    }
+    if let Some(reference) = reference {
+        ratios.push(Ratio::at_least(
+            "syncMembers / B3 (B3 time ÷ sync time)",
+            b3_s / reference.seconds,
+            0.30,
+        ));
+    }
+    let (small, _, large) = sync_sizes(options.sync_records);
+    // A failed call's figures are shown, but do not meet a target.
+    let failed = |p: &SyncPoint| if p.ok { "" } else { " (the call failed)" };
+    if let (Some(reference), Some(large_point)) = (reference, sync_at(large, "created")) {
+        let mut ratio = Ratio::at_most(
+            &format!(
+                "sync {} time ÷ sync {} time{}",
+                thousands(large),
+                thousands(options.sync_records),
+                failed(large_point)
+            ),
+            large_point.seconds / reference.seconds,
+            11.0,
+        );
+        ratio.met = ratio.met.map(|met| met && large_point.ok && reference.ok);
+        ratios.push(ratio);
+    }
+    for (records, target) in [(options.sync_records, 64.0), (large, 160.0)] {
+        if let Some(point) = sync_at(records, "created") {
+            let mut ratio = Ratio::at_most(
+                &format!("sync {} peak RSS, MB{}", thousands(records), failed(point)),
+                point.peak_rss_mb,
+                target,
+            );
+            ratio.met = ratio.met.map(|met| met && point.ok);
+            ratios.push(ratio);
+        }
+    }
+    if let Some(point) = sync_at(small, "created") {
+        ratios.push(Ratio::report(
+            &format!("sync {} peak RSS, MB", thousands(small)),
+            point.peak_rss_mb,
+        ));
+    }
+    ratios.push(Ratio::at_most(
+        "server peak RSS outside syncMembers, MB",
+        peak_rss_mb,
+        100.0,
     ));
-    ratios.push(Ratio::at_most("server peak RSS, MB", peak_rss_mb, 100.0));
     ratios.push(Ratio::at_most("errors", total_errors as f64, 0.0));
     Ok(Backend {
         backend: label.into(),
         seeded,
         scenarios: results,
+        page_depth,
         sync,
         b2,
         pgbench,
         b3,
+        sql_cost,
+        ideal,
         peak_rss_mb,
         webhooks,
         ratios,
     })
+}
+
+/// Members per page in the page scenarios.
+const PAGE: usize = 50;
+/// The depth runs' rate (at most a quarter of page 1's maximum).
+const DEPTH_RATE: f64 = 100.0;
+
+/// The sync sizes: a tenth of the reference, the reference, ten times it.
+fn sync_sizes(reference: usize) -> (usize, usize, usize) {
+    ((reference / 10).max(1), reference, reference * 10)
+}
+
+/// `100000` as `100k`, `1500` as `1500`.
+fn thousands(n: usize) -> String {
+    if n >= 1000 && n.is_multiple_of(1000) {
+        format!("{}k", n / 1000)
+    } else {
+        n.to_string()
+    }
 }
 
 /// The longest wait after createUser for its deliveries to catch up.
@@ -455,7 +665,7 @@ fn baseline(options: &Options, core: Option<usize>, args: &[&str]) -> Res<Value>
 }
 
 /// pgbench's figure for the lookup.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Pgbench {
     pub tps: f64,
     pub clients: usize,
@@ -511,8 +721,9 @@ fn pgbench(
     })
 }
 
-/// Drives one scenario: warm-up, the highest rate wrk reaches, then a run
-/// paced to 80% of it for the latency figures.
+/// Drives one scenario: warm-up, the highest rate wrk reaches, the
+/// latency without load, then open-loop runs at 50% and at 80% of that
+/// rate for the latency figures (B0 at full load only).
 fn measure_load(
     options: &Options,
     server: &Server,
@@ -520,43 +731,50 @@ fn measure_load(
     timing: Timing,
     core: Option<usize>,
 ) -> Res<ScenarioResult> {
-    let wrk = |phase: &str, connections: usize, seconds: u64, delay_ms: u64| {
-        run_wrk(
-            options,
-            server,
-            load,
-            phase,
-            connections,
-            seconds,
-            delay_ms,
-            core,
-        )
+    let wrk = |phase: &str, connections: usize, seconds: u64| {
+        run_wrk(options, server, load, phase, connections, seconds, core)
     };
     let c = options.connections;
-    let warm = wrk("warm", c, timing.warmup_s, 0)?;
+    let warm = wrk("warm", c, timing.warmup_s)?;
     server.reset_peak_rss();
-    let max = wrk("max", c, timing.max_s, 0)?;
+    let max = wrk("max", c, timing.max_s)?;
     let max_rps = max.rate();
     let serial = server.one_at_a_time(load, 50)?;
     // Latency without load: one connection, one request at a time.
-    let unloaded = wrk("unloaded", 1, timing.calibrate_s.max(2), 0)?;
-    // Paced: each of `paced_c` connections waits `delay` ms before each
-    // request; size the pool so that a cycle is about 10 ms or more,
-    // then correct the delay for the latency seen in a short calibration.
-    let target = 0.8 * max_rps;
-    let paced_c = ((target * 0.010).ceil() as usize).clamp(4, 512);
-    let cycle_ms = paced_c as f64 * 1000.0 / target;
-    let first_delay = cycle_ms.round().max(1.0) as u64;
-    let calibration = wrk("calibrate", paced_c, timing.calibrate_s, first_delay)?;
-    let seen_cycle = paced_c as f64 * 1000.0 / calibration.rate().max(1.0);
-    let latency_ms = (seen_cycle - first_delay as f64).max(0.0);
-    let delay = (cycle_ms - latency_ms).round().max(1.0) as u64;
-    let paced = wrk("paced", paced_c, timing.paced_s, delay)?;
+    let unloaded = wrk("unloaded", 1, timing.unloaded_s)?;
+    // B0 runs at full load only; and no rate can be offered when the
+    // full-load phase gave none (a request longer than the phase).
+    let (at_50, at_80) = if load.name == scenarios::STATIC_ROUTE {
+        (None, None)
+    } else if max_rps * timing.openloop_s < 2.0 {
+        eprintln!(
+            "      no open loop: {} requests completed at full load",
+            max.requests
+        );
+        (None, None)
+    } else {
+        let open = |phase: &str, share: f64| {
+            run_openloop(
+                options,
+                server,
+                load,
+                phase,
+                share * max_rps,
+                timing.openloop_s,
+                core,
+            )
+        };
+        (Some(open("ol50-", 0.5)?), Some(open("ol80-", 0.8)?))
+    };
     let peak_rss_mb = server.peak_rss_mb();
-    let errors = [&warm, &max, &unloaded, &calibration, &paced]
+    let errors = [&warm, &max, &unloaded]
         .iter()
         .map(|r| r.errors())
         .sum::<u64>()
+        + [&at_50, &at_80]
+            .iter()
+            .filter_map(|r| r.as_ref().map(|r| r.errors))
+            .sum::<u64>()
         + serial.failures;
     Ok(ScenarioResult {
         name: load.name.into(),
@@ -564,18 +782,52 @@ fn measure_load(
         requests: max.requests,
         operations_per_request: load.operations,
         max_operations_per_s: max_rps * load.operations as f64,
-        p50_ms: paced.p50_us as f64 / 1000.0,
-        p99_ms: paced.p99_us as f64 / 1000.0,
         max_p50_ms: max.p50_us as f64 / 1000.0,
         max_p99_ms: max.p99_us as f64 / 1000.0,
-        paced_rps: paced.rate(),
-        paced_load_pct: 100.0 * paced.rate() / max_rps.max(1.0),
-        paced_connections: paced_c,
+        at_50,
+        at_80,
         errors,
         sql_per_request: serial.statements,
         serial_p50_ms: unloaded.p50_us as f64 / 1000.0,
         peak_rss_mb,
     })
+}
+
+/// Runs the open-loop driver (this binary's `openloop`) on the load core:
+/// `load` offered at `rate` per second for `seconds`.
+fn run_openloop(
+    options: &Options,
+    server: &Server,
+    load: &Load,
+    phase: &str,
+    rate: f64,
+    seconds: f64,
+    core: Option<usize>,
+) -> Res<OpenLoop> {
+    use std::io::Write;
+    let spec = Spec::of(
+        load,
+        &server.base,
+        format!("{phase}{}", server.started_ms),
+        rate,
+        seconds,
+    );
+    let mut child = pinned(core, &options.bench)
+        .arg("openloop")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .ok_or("no stdin for the open-loop driver")?
+        .write_all(serde_json::to_string(&spec)?.as_bytes())?;
+    let output = child.wait_with_output()?;
+    if !output.status.success() {
+        return Err(format!("the open-loop driver failed ({phase})").into());
+    }
+    Ok(serde_json::from_slice(&output.stdout)?)
 }
 
 /// What the Lua script prints at the end of a wrk run.
@@ -601,7 +853,6 @@ impl WrkResult {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run_wrk(
     options: &Options,
     server: &Server,
@@ -609,7 +860,6 @@ fn run_wrk(
     phase: &str,
     connections: usize,
     seconds: u64,
-    delay_ms: u64,
     core: Option<usize>,
 ) -> Res<WrkResult> {
     let mut command = pinned(core, Path::new("wrk"));
@@ -628,7 +878,6 @@ fn run_wrk(
             load.path.replace("{n}", "0").replace("{u}", "0")
         ))
         .env("BENCH_RANGE", load.range.to_string())
-        .env("BENCH_DELAY_MS", delay_ms.to_string())
         .env("BENCH_RUN", format!("{phase}{}", server.started_ms))
         .env("BENCH_EXPECT_COUNT", load.expect_count.to_string())
         .env(
@@ -704,6 +953,13 @@ impl Server {
             .env("ROSTER_WEBHOOK_DELIVERY", "true")
             .env("ROSTER_WEBHOOK_ALLOW_HTTP", "true")
             .env("ROSTER_WEBHOOK_ALLOW_PRIVATE", "true")
+            // Room for the largest sync's body (about 200 bytes a record).
+            .env(
+                "ROSTER_MAX_SYNC_BODY_BYTES",
+                (32 * 1024 * 1024)
+                    .max(sync_sizes(options.sync_records).2 * 320)
+                    .to_string(),
+            )
             .stdout(Stdio::null())
             .spawn()?;
         let server = Self {
@@ -821,67 +1077,138 @@ impl Server {
         }
     }
 
-    /// The cursor after the first `position` members (NAME order).
-    fn deep_cursor(&self, token: &str, position: usize) -> Res<String> {
+    /// The cursors after the first `positions` members (name order), in
+    /// one walk: `(position, cursor)` pairs.
+    fn cursors_at(&self, token: &str, positions: &[usize]) -> Res<Vec<(usize, String)>> {
         let query = "query($n: Int, $after: String) { members(first: $n, after: $after) { pageInfo { endCursor } } }";
+        let mut wanted: Vec<usize> = positions.iter().copied().filter(|&p| p > 0).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut found = Vec::new();
         let mut after: Option<String> = None;
         let mut walked = 0;
-        while walked < position {
-            let n = (position - walked).min(500);
-            let data = self.graphql(token, query, json!({ "n": n, "after": after }))?;
-            after = data["members"]["pageInfo"]["endCursor"]
-                .as_str()
-                .map(str::to_owned);
-            walked += n;
+        for position in wanted {
+            while walked < position {
+                let n = (position - walked).min(500);
+                let data = self.graphql(token, query, json!({ "n": n, "after": after }))?;
+                after = data["members"]["pageInfo"]["endCursor"]
+                    .as_str()
+                    .map(str::to_owned);
+                walked += n;
+            }
+            let cursor = after
+                .clone()
+                .ok_or_else(|| format!("the large org has fewer than {position} members"))?;
+            found.push((position, cursor));
         }
-        after.ok_or_else(|| "the large org has no members".into())
+        Ok(found)
     }
 
-    /// syncMembers into a new org: all created, then all unchanged.
-    fn sync(&self, operator: &str, run_id: &str, count: usize) -> Res<SyncResult> {
-        let org = self.create_org(operator, &format!("bench-sync-{run_id}"))?;
-        let admin = self.admin_token(operator, &org, run_id)?;
-        for g in 0..10 {
-            self.graphql(
-                &admin,
-                "mutation($name: String!) { createGroup(name: $name) { result } }",
-                json!({ "name": format!("Team {g}") }),
-            )?;
-        }
-        let records = scenarios::sync_records(&format!("sync-{run_id}"), count);
-        let body =
-            json!({ "query": scenarios::SYNC_MUTATION, "variables": { "r": records } }).to_string();
-        let mut times = Vec::new();
-        let mut statements = Vec::new();
-        let mut errors = 0;
-        self.reset_peak_rss();
-        for expected in ["created", "unchanged"] {
-            let before = self.statements()?;
-            let started = Instant::now();
-            let response = self
-                .agent
-                .post(&format!("{}/graphql", self.base))
-                .set("Authorization", &format!("Bearer {admin}"))
-                .set("Content-Type", "application/json")
-                .send_string(&body)?;
-            let answer: Value = serde_json::from_reader(response.into_reader())?;
-            times.push(started.elapsed().as_secs_f64());
-            statements.push(self.statements()? - before);
-            let counts = &answer["data"]["syncMembers"]["counts"];
-            if answer.get("errors").is_some() || counts[expected] != json!(count) {
-                eprintln!("      unexpected sync answer: {}", counts);
-                errors += 1;
+    /// syncMembers of `small`, `reference` and `large` records, each into
+    /// a new org (all created), then the `reference` records again (all
+    /// unchanged); the peak RSS is reset before each call.
+    fn sync_scaling(
+        &self,
+        operator: &str,
+        run_id: &str,
+        (small, reference, large): (usize, usize, usize),
+    ) -> Res<Vec<SyncPoint>> {
+        let mut points = Vec::new();
+        for count in [small, reference, large] {
+            eprintln!("   syncMembers of {count} records into a new org");
+            let org = self.create_org(operator, &format!("bench-sync-{run_id}-{count}"))?;
+            let admin = self.admin_token(operator, &org, run_id)?;
+            for g in 0..10 {
+                self.graphql(
+                    &admin,
+                    "mutation($name: String!) { createGroup(name: $name) { result } }",
+                    json!({ "name": format!("Team {g}") }),
+                )?;
+            }
+            let body = scenarios::sync_body(&format!("sync-{run_id}-{count}"), count);
+            let mut expected = vec!["created"];
+            if count == reference {
+                expected.push("unchanged");
+            }
+            for expected in expected {
+                let point = self.sync_call(&admin, &body, count, expected)?;
+                eprintln!(
+                    "      {expected}: {:.2} s, {} statements, peak RSS {:.0} MB{}",
+                    point.seconds,
+                    point.statements,
+                    point.peak_rss_mb,
+                    point
+                        .error
+                        .as_ref()
+                        .map_or_else(String::new, |e| format!("; FAILED: {e}"))
+                );
+                points.push(point);
             }
         }
-        Ok(SyncResult {
+        Ok(points)
+    }
+
+    /// One syncMembers call; a failure (an HTTP status, GraphQL errors, or
+    /// other counts than `expected` for every record) is recorded in the
+    /// point, not returned.
+    fn sync_call(&self, token: &str, body: &str, count: usize, expected: &str) -> Res<SyncPoint> {
+        self.reset_peak_rss();
+        let rss_before_mb = self.status_kb("VmRSS:") as f64 / 1024.0;
+        let before = self.statements()?;
+        let started = Instant::now();
+        let response = self
+            .agent
+            .post(&format!("{}/graphql", self.base))
+            .set("Authorization", &format!("Bearer {token}"))
+            .set("Content-Type", "application/json")
+            .send_string(body);
+        let answer: Result<Value, String> = match response {
+            Ok(response) => {
+                let mut text = String::new();
+                response
+                    .into_reader()
+                    .take(64 * 1024 * 1024)
+                    .read_to_string(&mut text)
+                    .map_err(|e| format!("reading the answer: {e}"))
+                    .and_then(|_| {
+                        serde_json::from_str(&text).map_err(|e| format!("the answer: {e}"))
+                    })
+            }
+            Err(ureq::Error::Status(code, response)) => {
+                let text = response.into_string().unwrap_or_default();
+                Err(format!("HTTP {code} {}", clip(&text)))
+            }
+            Err(error) => Err(format!("{error}")),
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        let peak_rss_mb = self.peak_rss_mb();
+        let statements = self.statements()? - before;
+        let error = match answer {
+            Err(error) => Some(error),
+            Ok(answer) => {
+                let counts = &answer["data"]["syncMembers"]["counts"];
+                if let Some(errors) = answer.get("errors") {
+                    let message = errors[0]["message"]
+                        .as_str()
+                        .map_or_else(|| errors.to_string(), str::to_owned);
+                    Some(format!("GraphQL error: {}", clip(&message)))
+                } else if counts[expected] != json!(count) {
+                    Some(format!("counts {counts}, not {count} {expected}"))
+                } else {
+                    None
+                }
+            }
+        };
+        Ok(SyncPoint {
             records: count,
             body_bytes: body.len(),
-            first_s: times[0],
-            again_s: times[1],
-            first_statements: statements[0],
-            again_statements: statements[1],
-            peak_rss_mb: self.peak_rss_mb(),
-            errors,
+            expected: expected.into(),
+            seconds,
+            statements,
+            rss_before_mb,
+            peak_rss_mb,
+            ok: error.is_none(),
+            error,
         })
     }
 
@@ -984,4 +1311,13 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The first 200 characters of a message.
+fn clip(text: &str) -> String {
+    let mut clipped: String = text.chars().take(200).collect();
+    if clipped.len() < text.len() {
+        clipped.push('…');
+    }
+    clipped
 }

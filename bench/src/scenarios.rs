@@ -49,10 +49,14 @@ fn body(query: &str, variables: Value) -> String {
     json!({ "query": query, "variables": variables }).to_string()
 }
 
+/// B0's name: the one scenario measured at full load only (its rate is
+/// beyond what the open-loop driver sends from one core).
+pub const STATIC_ROUTE: &str = "B0 static route (GET /healthz)";
+
 /// B0: a static route of the same actix-web server.
 pub fn static_route() -> Load {
     Load {
-        name: "B0 static route (GET /healthz)",
+        name: STATIC_ROUTE,
         path: "/healthz".into(),
         body: None,
         media: None,
@@ -113,6 +117,16 @@ pub fn members_page(name: &'static str, token: &str, after: Option<&str>) -> Loa
         1,
         r#""hasNextPage":true"#,
     )
+}
+
+/// A page of 50 members with their groups after `after`, for the depth
+/// runs: good when it holds 50 members (the last page of the large org
+/// may say `hasNextPage: false`).
+pub fn members_page_at(token: &str, after: Option<&str>) -> Load {
+    let mut load = members_page("members page at depth", token, after);
+    load.expect = Some(r#""cursor":"#.into());
+    load.expect_count = 50;
+    load
 }
 
 /// The createUser scenario's name: the one run with a webhook endpoint
@@ -224,7 +238,7 @@ pub fn sync_groups(i: usize) -> Vec<usize> {
     (0..i % 3).map(|k| (i + k) % 10).collect()
 }
 
-/// The records of the 10,000-record sync.
+/// The records of a sync of `count` records.
 pub fn sync_records(prefix: &str, count: usize) -> Vec<Value> {
     (0..count)
         .map(|i| {
@@ -242,6 +256,11 @@ pub fn sync_records(prefix: &str, count: usize) -> Vec<Value> {
             })
         })
         .collect()
+}
+
+/// The request body of a sync of `count` records.
+pub fn sync_body(prefix: &str, count: usize) -> String {
+    json!({ "query": SYNC_MUTATION, "variables": { "r": sync_records(prefix, count) } }).to_string()
 }
 
 pub const SYNC_MUTATION: &str = "mutation($r: [SyncRecord!]!) { syncMembers(records: $r) { written counts { created updated unchanged failed } } }";

@@ -1,5 +1,7 @@
 -- One benchmark scenario for wrk: a POST of a GraphQL request (or a plain
--- GET when BENCH_BODY is unset), with every response checked.
+-- GET when BENCH_BODY is unset), with every response checked. The
+-- open-loop driver (bench/src/openloop.rs) sends the same requests and
+-- applies the same checks.
 --
 -- BENCH_BODY     the request body; "{n}" becomes a random number below
 --                BENCH_RANGE, "{u}" a number unique within the run
@@ -12,7 +14,6 @@
 -- BENCH_EXPECT   text every good response contains
 -- BENCH_EXPECT_COUNT  how many times at least (default 1)
 -- BENCH_CHECK    "0" to skip reading response bodies (status still counts)
--- BENCH_DELAY_MS pause before each request on a connection (paced runs)
 --
 -- A response fails when its status is not 200, when it carries a GraphQL
 -- "errors" member, or when BENCH_EXPECT is missing from it (or found
@@ -27,7 +28,6 @@ local expect = os.getenv("BENCH_EXPECT")
 local expect_count = tonumber(os.getenv("BENCH_EXPECT_COUNT") or "1")
 local check = os.getenv("BENCH_CHECK") ~= "0"
 local range = tonumber(os.getenv("BENCH_RANGE") or "1")
-local delay_ms = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
 local run = os.getenv("BENCH_RUN") or "0"
 
 local threads = {}
@@ -68,12 +68,6 @@ if body or path then
             return wrk.format(nil, p, nil, text)
         end
         return wrk.format("GET", p)
-    end
-end
-
-if delay_ms > 0 then
-    function delay()
-        return delay_ms
     end
 end
 
