@@ -78,6 +78,33 @@ pub fn search_in_org(
     criteria: &Criteria<'_>,
     limit: i64,
 ) -> QueryResult<Vec<UserWithMembership>> {
+    let with_membership = |rows: Vec<(UserRow, MembershipRow)>| {
+        rows.into_iter()
+            .map(|(user, membership)| UserWithMembership {
+                user,
+                membership: Some(membership),
+            })
+            .collect()
+    };
+    // By email alone, the common lookup: a query of fixed shape, whose
+    // prepared statement is found by its type rather than by building its
+    // SQL text each time (which costs what running it does). At most one
+    // member has an email in an org.
+    if let Criteria {
+        email: Some(email),
+        external_id: None,
+        mobile_normalized: None,
+        name_contains: None,
+    } = criteria
+    {
+        let rows = users::table
+            .inner_join(memberships::table)
+            .filter(memberships::org_id.eq(org_id))
+            .filter(users::email.eq(*email))
+            .select((UserRow::as_select(), MembershipRow::as_select()))
+            .load(conn)?;
+        return Ok(with_membership(rows));
+    }
     let mut query = users::table
         .inner_join(memberships::table)
         .filter(memberships::org_id.eq(org_id.to_owned()))
@@ -110,13 +137,7 @@ pub fn search_in_org(
         .order((memberships::user_name_key.asc(), users::id.asc()))
         .limit(limit)
         .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|(user, membership)| UserWithMembership {
-            user,
-            membership: Some(membership),
-        })
-        .collect())
+    Ok(with_membership(rows))
 }
 
 /// Users anywhere matching the criteria (operators only; `external_id` is

@@ -369,6 +369,53 @@ async fn chunked_sync_is_one_write(app: &TestApp) {
     assert_eq!(logged(app, &admin, org, "member.retired", 999).await, 999);
 }
 
+/// 100,000 records in one call (a body of about 13 MB, under the 32 MiB
+/// sync limit): all created, then all unchanged, and every one is there.
+async fn hundred_thousand_records(app: &TestApp) {
+    let (org, _, admin) = app.org_with_admin("huge").await;
+    let records: Vec<Value> = (0..100_000).map(record).collect();
+    let query = "mutation($org: Uuid, $records: [SyncRecord!]!) { syncMembers(org: $org, records: $records) { written counts { created unchanged failed } } }";
+    for (run, expected) in [("first", "created"), ("second", "unchanged")] {
+        let started = std::time::Instant::now();
+        let data = app
+            .data(&admin, query, json!({ "org": org, "records": records }))
+            .await;
+        eprintln!("100,000-record sync, {run} run: {:?}", started.elapsed());
+        let counts = &data["syncMembers"]["counts"];
+        assert_eq!(counts[expected], 100_000, "{counts}");
+        assert_eq!(counts["failed"], 0);
+    }
+    assert_eq!(member_count(app, &admin, org, "ACTIVE").await, 100_001);
+    let one =
+        "query($org: Uuid) { user(org: $org, externalId: \"emp-99999\") { email attributes } }";
+    let member = &app.data(&admin, one, json!({ "org": org })).await["user"];
+    assert_eq!(member["email"], "person99999@dir.example");
+    assert_eq!(member["attributes"], json!({ "team": "blue", "n": 4 }));
+}
+
+/// The 100,000-record sync takes minutes in a debug build: it is left out
+/// of `cargo test` and run by `bench/run` (`--release`), or by hand with
+/// `cargo test --release --test api hundred_thousand -- --ignored`.
+mod hundred_thousand {
+    #[actix_web::test]
+    #[ignore = "takes over 30 s; bench/run runs it"]
+    async fn on_sqlite() {
+        let app = crate::helpers::spawn_app(crate::helpers::Backend::Sqlite)
+            .await
+            .expect("sqlite app");
+        super::hundred_thousand_records(&app).await;
+    }
+
+    #[actix_web::test]
+    #[ignore = "takes over 30 s; bench/run runs it (with ROSTER_TEST_POSTGRES_URL)"]
+    async fn on_postgres() {
+        match crate::helpers::spawn_app(crate::helpers::Backend::Postgres).await {
+            Some(app) => super::hundred_thousand_records(&app).await,
+            None => panic!("set ROSTER_TEST_POSTGRES_URL to run it on PostgreSQL"),
+        }
+    }
+}
+
 const MUTATIONS: [&str; 4] = [
     "mutation($org: Uuid, $id: String) { r: upsertMember(org: $org, externalId: $id, email: \"in@b.example\", user: {firstName: \"In\"}) { result } }",
     "mutation($org: Uuid, $id: Uuid!) { r: setMembersStatus(org: $org, userIds: [$id], status: RETIRED) { failedIds } }",
