@@ -222,7 +222,8 @@ async fn execute(
     principal: Principal,
     media: &'static str,
 ) -> HttpResponse {
-    if let Some(message) = state.documents.prepare(&mut request) {
+    let prepared = state.documents.prepare(&mut request);
+    if let Some(message) = prepared.missing.clone() {
         let mut error = async_graphql::ServerError::new(message, None);
         error
             .extensions
@@ -231,6 +232,9 @@ async fn execute(
         return respond(async_graphql::Response::from_errors(vec![error]), media);
     }
     let mut response = state.schema.execute(request.data(principal)).await;
+    if !not_executed(&response) {
+        state.documents.keep(prepared);
+    }
     for error in &mut response.errors {
         label_error(error);
     }

@@ -4,7 +4,10 @@
 //! variables. Parsing one costs more than running a lookup's SQL, so the
 //! parsed form of each recent document is kept, keyed by its text, and a
 //! request for a known text skips the parser (validation still runs, on
-//! every request, against its own variables).
+//! every request, against its own variables). Only a document that passed
+//! validation, and so the depth, complexity and alias limits, is kept: a
+//! parsed document takes far more memory than its text, and the limits
+//! bound it.
 //!
 //! Automatic persisted queries follow Apollo's protocol: a request may carry
 //! `extensions.persistedQuery = { version: 1, sha256Hash }` and leave the
@@ -29,8 +32,13 @@ use uuid::Uuid;
 const MAX_CACHED_QUERY: usize = 16 * 1024;
 /// At most this many parsed documents are kept.
 const PARSED_ENTRIES: usize = 512;
-/// Bytes of persisted query text kept per instance, over all orgs.
+/// Bytes of persisted queries kept per instance, over all orgs: their text
+/// and [`ENTRY_BYTES`] each.
 const PERSISTED_BYTES: usize = 8 * 1024 * 1024;
+/// What a persisted query costs besides its text (key, pointers, the map's
+/// slot), counted against the budget so that many tiny ones are bounded
+/// too.
+const ENTRY_BYTES: usize = 128;
 /// The longest query that can be persisted.
 const MAX_PERSISTED_QUERY: usize = 64 * 1024;
 
@@ -68,6 +76,15 @@ impl PersistedError {
     }
 }
 
+/// What [`Documents::prepare`] found.
+#[derive(Default)]
+pub struct Prepared {
+    /// The request error for a missing non-null variable.
+    pub missing: Option<String>,
+    /// A document parsed now, to keep if it runs.
+    to_keep: Option<(String, ExecutableDocument)>,
+}
+
 /// The instance's parsed documents and persisted queries.
 pub struct Documents {
     parsed: Mutex<LruCache<String, ExecutableDocument>>,
@@ -100,28 +117,41 @@ impl std::fmt::Debug for Documents {
 }
 
 impl Documents {
-    /// Hands `request` its document parsed, from the cache or parsed now
-    /// and kept. A document that does not parse is left for the executor,
-    /// which reports the syntax error. Returns the request error when a
-    /// variable the operation needs is missing (see [`missing_variable`]).
-    pub fn prepare(&self, request: &mut async_graphql::Request) -> Option<String> {
-        let doc = self.parsed(&request.query)?;
+    /// Hands `request` its document parsed, from the cache or parsed now.
+    /// A document that does not parse is left for the executor, which
+    /// reports the syntax error. Returns the request error when a variable
+    /// the operation needs is missing (see [`missing_variable`]), and the
+    /// document to [`Documents::keep`] once it has run.
+    pub fn prepare(&self, request: &mut async_graphql::Request) -> Prepared {
+        let (doc, kept) = match self.cached(&request.query) {
+            Some(doc) => (doc, true),
+            None => match async_graphql::parser::parse_query(&request.query) {
+                Ok(doc) => (doc, false),
+                Err(_) => return Prepared::default(),
+            },
+        };
         let missing = missing_variable(&doc, request);
+        let to_keep = (!kept && request.query.len() <= MAX_CACHED_QUERY)
+            .then(|| (request.query.clone(), doc.clone()));
         request.set_parsed_query(doc);
-        missing
+        Prepared { missing, to_keep }
     }
 
-    /// The parsed form of `query`, when it parses.
+    /// Keeps a document that ran (it passed validation and the limits).
+    pub fn keep(&self, prepared: Prepared) {
+        if let Some((query, doc)) = prepared.to_keep {
+            lock(&self.parsed).put(query, doc);
+        }
+    }
+
+    /// The parsed form of `query`, when it parses: kept, or parsed now.
     pub fn parsed(&self, query: &str) -> Option<ExecutableDocument> {
-        if query.len() > MAX_CACHED_QUERY {
-            return async_graphql::parser::parse_query(query).ok();
-        }
-        if let Some(doc) = lock(&self.parsed).get(query) {
-            return Some(doc.clone());
-        }
-        let doc = async_graphql::parser::parse_query(query).ok()?;
-        lock(&self.parsed).put(query.to_owned(), doc.clone());
-        Some(doc)
+        self.cached(query)
+            .or_else(|| async_graphql::parser::parse_query(query).ok())
+    }
+
+    fn cached(&self, query: &str) -> Option<ExecutableDocument> {
+        lock(&self.parsed).get(query).cloned()
     }
 
     /// Resolves `extensions.persistedQuery` of `request`, for callers of
@@ -193,13 +223,13 @@ fn missing_variable(doc: &ExecutableDocument, request: &async_graphql::Request) 
 impl Persisted {
     /// Keeps `query`, dropping the least recently used beyond the budget.
     fn put(&mut self, key: (Audience, [u8; 32]), query: Arc<str>) {
-        self.bytes += query.len();
+        self.bytes += query.len() + ENTRY_BYTES;
         if let Some(old) = self.queries.put(key, query) {
-            self.bytes -= old.len();
+            self.bytes -= old.len() + ENTRY_BYTES;
         }
         while self.bytes > PERSISTED_BYTES {
             match self.queries.pop_lru() {
-                Some((_, old)) => self.bytes -= old.len(),
+                Some((_, old)) => self.bytes -= old.len() + ENTRY_BYTES,
                 None => break,
             }
         }
@@ -311,18 +341,36 @@ mod tests {
         }
         let persisted = lock(&documents.persisted);
         assert!(persisted.bytes <= PERSISTED_BYTES);
-        let held: usize = persisted.queries.iter().map(|(_, q)| q.len()).sum();
+        let held: usize = persisted
+            .queries
+            .iter()
+            .map(|(_, q)| q.len() + ENTRY_BYTES)
+            .sum();
         assert_eq!(held, persisted.bytes);
     }
 
     #[test]
-    fn parsed_documents_are_reused() {
+    fn only_documents_that_ran_are_kept() {
         let documents = Documents::default();
-        let first = documents.parsed("{ __typename }").unwrap();
-        let again = documents.parsed("{ __typename }").unwrap();
-        assert_eq!(format!("{first:?}"), format!("{again:?}"));
+        let mut first = async_graphql::Request::new("{ __typename }");
+        let prepared = documents.prepare(&mut first);
+        assert!(prepared.missing.is_none());
+        // Parsed, but not kept until it has run.
+        assert_eq!(lock(&documents.parsed).len(), 0);
+        documents.keep(prepared);
         assert_eq!(lock(&documents.parsed).len(), 1);
-        assert!(documents.parsed("{ broken").is_none());
+        // Found again, and not offered for keeping twice.
+        let mut again = async_graphql::Request::new("{ __typename }");
+        let prepared = documents.prepare(&mut again);
+        assert!(prepared.to_keep.is_none());
+        // A document that does not parse is never kept.
+        let mut broken = async_graphql::Request::new("{ broken");
+        let prepared = documents.prepare(&mut broken);
+        assert!(prepared.to_keep.is_none());
+        documents.keep(prepared);
         assert_eq!(lock(&documents.parsed).len(), 1);
+        // A missing non-null variable is found.
+        let mut missing = async_graphql::Request::new("query($e: String!) { __typename }");
+        assert!(documents.prepare(&mut missing).missing.is_some());
     }
 }

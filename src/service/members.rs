@@ -134,9 +134,11 @@ impl Service {
         } else {
             Some(who.org_for(find.org)?)
         };
-        // A name is a substring search, and a search of every org has no
-        // org to bound it: those may scan. The rest are index lookups.
-        let short = org.is_some() && name.is_none();
+        // Only a lookup by email or externalId in one org is bounded by an
+        // index; a name is a substring search, a mobile is matched on the
+        // org's profile or the user's (an OR across tables), and a search
+        // of every org has no org to bound it: those may scan.
+        let short = org.is_some() && name.is_none() && mobile.is_none();
         let work = move |conn: &mut DbConn| {
             let criteria = users::Criteria {
                 email: email.as_ref().map(Email::as_str),

@@ -212,18 +212,24 @@ impl Service {
                 .any(|r| r.role.is_some() || r.status.is_some());
         let records = request.records;
         let (mode, skip_failed, dry_run) = (request.mode, request.skip_failed, request.dry_run);
+        // An ABORT call with a record that fails its checks will write
+        // nothing: it is planned like a dry run (one read transaction, no
+        // write lock) and only reported. Each record is checked again as
+        // its chunk is planned; this pass keeps nothing.
+        let plan_only =
+            dry_run || (!skip_failed && records.iter().any(|r| check_sync_record(r).is_err()));
         let who_outer = who.clone();
         let who = who.clone();
         let work = move |conn: &mut Tx<'_>| -> Result<Finish<SyncReport>> {
             ensure_org(conn, org)?;
-            let guard = Admins::when(can_remove_power, dry_run);
+            let guard = Admins::when(can_remove_power, plan_only);
             // A written sync goes a chunk at a time: each chunk is planned
             // on the state the chunks before it wrote (in this same
             // transaction) and written with its events, so that what is
-            // held is one chunk's plan, not the directory's. A dry run
-            // writes nothing for later chunks to see, so it plans all the
-            // records at once.
-            let chunk = if dry_run {
+            // held is one chunk's plan, not the directory's. A call that
+            // only reports writes nothing for later chunks to see, so it
+            // plans all the records at once.
+            let chunk = if plan_only {
                 records.len().max(1)
             } else {
                 SYNC_CHUNK
@@ -247,7 +253,7 @@ impl Service {
                     if let Some(known) = known {
                         plan.active_admins = known;
                     }
-                    plan.dry_run = dry_run;
+                    plan.dry_run = plan_only;
                     plan
                 })
             };
@@ -308,7 +314,7 @@ impl Service {
                     report.results.push(result);
                 }
                 admins = Some(std::mem::take(&mut plan.active_admins));
-                if !dry_run {
+                if !plan_only {
                     plan.apply(conn)?;
                     conn.flush(&who)?;
                 }
@@ -328,7 +334,7 @@ impl Service {
                     .map(|m| m.user_id)
                     .collect();
                 absent.sort();
-                for slice in absent.chunks(chunk) {
+                for slice in absent.chunks(SYNC_CHUNK) {
                     let mut plan = load(conn, &[], &mut admins)?;
                     // Their memberships, as they are, for the retirements'
                     // events.
@@ -350,18 +356,18 @@ impl Service {
                         });
                     }
                     admins = Some(std::mem::take(&mut plan.active_admins));
-                    if !dry_run {
+                    if !plan_only {
                         plan.apply(conn)?;
                         conn.flush(&who)?;
                     }
                 }
             }
-            let write = !dry_run && (skip_failed || report.failed == 0);
+            let write = !plan_only && (skip_failed || report.failed == 0);
             report.written = write;
             if !write {
-                // A dry run wrote nothing; an ABORT with a failed record
-                // undoes the chunks it wrote.
-                return Ok(if dry_run {
+                // A call that only reported wrote nothing; an ABORT with a
+                // record failed in planning undoes the chunks it wrote.
+                return Ok(if plan_only {
                     Finish::Commit(report)
                 } else {
                     Finish::RollBack(report)
@@ -387,7 +393,7 @@ impl Service {
             }
             Ok(Finish::Commit(report))
         };
-        if dry_run {
+        if plan_only {
             // A report takes no write lock: one read transaction, so that
             // it sees one state of the org.
             self.read(move |conn| {

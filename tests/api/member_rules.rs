@@ -652,8 +652,24 @@ async fn dry_run_takes_no_write_lock(app: &TestApp) {
         sync(app, &admin, records, options),
     )
     .await;
+    // So does an ABORT call with a record that fails its checks: it can
+    // write nothing, so it is only planned.
+    let records = json!([
+        { "email": "new@dry.example", "firstName": "New" },
+        { "email": "not an email", "firstName": "Bad" },
+    ]);
+    let aborted = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        sync(app, &admin, records, json!({})),
+    )
+    .await;
     release.send(()).unwrap();
     holder.join().unwrap();
+    let aborted = aborted.expect("the failing ABORT call waited for the lock");
+    assert_eq!(aborted["written"], false, "{aborted}");
+    assert_eq!(aborted["dryRun"], false, "{aborted}");
+    assert_eq!(aborted["counts"]["created"], 1, "{aborted}");
+    assert_eq!(aborted["counts"]["failed"], 1, "{aborted}");
     let answer = answer.expect("the dry run waited for the lock");
     assert_eq!(answer["written"], false, "{answer}");
     assert_eq!(answer["counts"]["created"], 1, "{answer}");
