@@ -166,6 +166,7 @@ pub fn membership_row(org_id: &str, user: &UserRow, n: u64, admin: bool) -> Memb
         profile_timezone: None,
         version: 1,
         idp_user_name: None,
+        last_sign_in_at: roster::db::models::NEVER_SIGNED_IN,
     }
 }
 

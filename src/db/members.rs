@@ -24,6 +24,40 @@ pub fn find(conn: &mut DbConn, org_id: &str, user_id: &str) -> QueryResult<Optio
         .optional()
 }
 
+/// When the member last signed in (`NEVER_SIGNED_IN` for never), if they
+/// are a member.
+pub fn last_sign_in(
+    conn: &mut DbConn,
+    org_id: &str,
+    user_id: &str,
+) -> QueryResult<Option<NaiveDateTime>> {
+    memberships::table
+        .find((org_id, user_id))
+        .select(memberships::last_sign_in_at)
+        .first(conn)
+        .optional()
+}
+
+/// Records a sign-in at `at` unless one at or after `since` is recorded
+/// already; the rows changed (0 or 1). Not a change to the member: no
+/// version, no `updated_at`.
+pub fn record_sign_in(
+    conn: &mut DbConn,
+    org_id: &str,
+    user_id: &str,
+    at: NaiveDateTime,
+    since: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        memberships::table
+            .filter(memberships::org_id.eq(org_id))
+            .filter(memberships::user_id.eq(user_id))
+            .filter(memberships::last_sign_in_at.lt(since)),
+    )
+    .set(memberships::last_sign_in_at.eq(at))
+    .execute(conn)
+}
+
 pub fn find_by_external_id(
     conn: &mut DbConn,
     org_id: &str,
@@ -275,6 +309,7 @@ pub fn sort_key(field: SortField, membership: &MembershipRow) -> SortKey {
         SortField::Email => SortKey::Text(membership.user_email.clone()),
         SortField::CreatedAt => SortKey::Time(membership.created_at),
         SortField::UpdatedAt => SortKey::Time(membership.updated_at),
+        SortField::LastSignInAt => SortKey::Time(membership.last_sign_in_at),
     }
 }
 
@@ -292,6 +327,12 @@ pub struct MemberFilter {
     pub created_before: Option<NaiveDateTime>,
     pub updated_after: Option<NaiveDateTime>,
     pub updated_before: Option<NaiveDateTime>,
+    /// Signed in after this (never-signed-in members do not match).
+    pub last_sign_in_after: Option<NaiveDateTime>,
+    /// Last signed in before this, or never.
+    pub last_sign_in_before: Option<NaiveDateTime>,
+    /// Whether the member ever signed in.
+    pub signed_in: Option<bool>,
 }
 
 impl MemberFilter {
@@ -308,6 +349,9 @@ impl MemberFilter {
             created_before,
             updated_after,
             updated_before,
+            last_sign_in_after,
+            last_sign_in_before,
+            signed_in,
         } = self;
         q.is_none()
             && roles.is_empty()
@@ -319,6 +363,9 @@ impl MemberFilter {
             && created_before.is_none()
             && updated_after.is_none()
             && updated_before.is_none()
+            && last_sign_in_after.is_none()
+            && last_sign_in_before.is_none()
+            && signed_in.is_none()
     }
 }
 
@@ -402,6 +449,24 @@ macro_rules! filtered {
         if let Some(at) = filter.updated_before {
             query = query.filter(memberships::updated_at.lt(at));
         }
+        // Never is the earliest instant: before any bound, after none.
+        if let Some(at) = filter.last_sign_in_after {
+            query = query.filter(memberships::last_sign_in_at.gt(at));
+        }
+        if let Some(at) = filter.last_sign_in_before {
+            query = query.filter(memberships::last_sign_in_at.lt(at));
+        }
+        match filter.signed_in {
+            Some(true) => {
+                query =
+                    query.filter(memberships::last_sign_in_at.gt(super::models::NEVER_SIGNED_IN))
+            }
+            Some(false) => {
+                query =
+                    query.filter(memberships::last_sign_in_at.eq(super::models::NEVER_SIGNED_IN))
+            }
+            None => {}
+        }
         query
     }};
 }
@@ -465,6 +530,9 @@ pub fn list(
             (SortField::UpdatedAt, SortKey::Time(t)) => {
                 keyset!(query, memberships::updated_at, t, id, up)
             }
+            (SortField::LastSignInAt, SortKey::Time(t)) => {
+                keyset!(query, memberships::last_sign_in_at, t, id, up)
+            }
             // A key of the wrong kind cannot come from this sort; the
             // service refuses such cursors before getting here.
             _ => return Ok(Vec::new()),
@@ -475,6 +543,7 @@ pub fn list(
         SortField::Email => ordered!(query, memberships::user_email, up),
         SortField::CreatedAt => ordered!(query, memberships::created_at, up),
         SortField::UpdatedAt => ordered!(query, memberships::updated_at, up),
+        SortField::LastSignInAt => ordered!(query, memberships::last_sign_in_at, up),
     };
     let rows: Vec<(MembershipRow, UserRow)> = query.limit(slice.limit).load(conn)?;
     Ok(rows.into_iter().map(MemberRow::from).collect())

@@ -86,7 +86,17 @@ pub struct MembershipRow {
     pub version: i64,
     /// The identity provider's userName (SCIM) when it is not the email.
     pub idp_user_name: Option<String>,
+    /// When the app last reported a sign-in; [`NEVER_SIGNED_IN`] when it
+    /// never did.
+    pub last_sign_in_at: NaiveDateTime,
 }
+
+/// `last_sign_in_at` of a member who never signed in: the first instant
+/// both databases store, so that it sorts before every sign-in.
+pub const NEVER_SIGNED_IN: NaiveDateTime = match chrono::NaiveDate::from_ymd_opt(1, 1, 1) {
+    Some(day) => day.and_time(chrono::NaiveTime::MIN),
+    None => NaiveDateTime::MIN,
+};
 
 /// Only the `Some` fields are written; `Some(None)` clears a column.
 #[derive(Debug, Default, AsChangeset)]

@@ -56,6 +56,7 @@ diesel::table! {
         profile_timezone -> Nullable<Text>,
         version -> BigInt,
         idp_user_name -> Nullable<Text>,
+        last_sign_in_at -> Timestamp,
     }
 }
 

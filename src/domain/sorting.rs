@@ -9,6 +9,7 @@ pub enum SortField {
     Email,
     CreatedAt,
     UpdatedAt,
+    LastSignInAt,
 }
 
 /// A member's key under one sort field: a position in the members list,

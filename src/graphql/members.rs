@@ -78,6 +78,9 @@ pub enum MemberSortField {
     CreatedAt,
     /// When the membership (or, through this org, the profile) last changed.
     UpdatedAt,
+    /// When the member last signed in; those who never did come first
+    /// (ascending).
+    LastSignInAt,
 }
 
 impl From<MemberSortField> for SortField {
@@ -87,6 +90,7 @@ impl From<MemberSortField> for SortField {
             MemberSortField::Email => Self::Email,
             MemberSortField::CreatedAt => Self::CreatedAt,
             MemberSortField::UpdatedAt => Self::UpdatedAt,
+            MemberSortField::LastSignInAt => Self::LastSignInAt,
         }
     }
 }
@@ -281,6 +285,9 @@ pub struct Member {
     pub retired_at: Option<DateTime<Utc>>,
     /// When an invitation was last asked for (`upsertMember(sendInvite:)`).
     pub invited_at: Option<DateTime<Utc>>,
+    /// When the app last reported that the member signed in
+    /// (`recordSignIn`); null if it never did.
+    pub last_sign_in_at: Option<DateTime<Utc>>,
     /// The member's groups in this org, by name.
     pub groups: Vec<MemberGroup>,
     /// Raised by every change to what the org sees of the member (profile,
@@ -316,6 +323,7 @@ impl From<MemberView> for Member {
             updated_at: m.updated_at.and_utc(),
             retired_at: m.retired_at.map(|t| t.and_utc()),
             invited_at: m.invited_at.map(|t| t.and_utc()),
+            last_sign_in_at: m.last_sign_in_at.map(|t| t.and_utc()),
             groups: groups.into_iter().map(MemberGroup::from).collect(),
             version: m.version,
         }

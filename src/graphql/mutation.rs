@@ -93,6 +93,27 @@ impl MutationRoot {
             .await
     }
 
+    /// Records that the member signed in to the app, at `at` (now when
+    /// absent; at most 5 minutes ahead of the server's clock). Called by
+    /// the app's backend; sets the member's `lastSignInAt`. Cheap: no
+    /// event, and at most one write per member per minute (an earlier or
+    /// a repeated sign-in is `unchanged`).
+    async fn record_sign_in(
+        &self,
+        ctx: &Context<'_>,
+        org: Option<Uuid>,
+        user_id: Uuid,
+        at: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<MutationResult> {
+        let (service, who) = caller(ctx)?;
+        let at = at.map(|t| t.naive_utc());
+        mutation_result(
+            service
+                .record_sign_in(who, org.map(Into::into), user_id.into(), at)
+                .await,
+        )
+    }
+
     /// Changes only the given fields: `status` (`active` | `retired`),
     /// `role` (`user` | `admin`), `externalId` (empty clears it),
     /// `attributes` (replaces them: a JSON object of up to 50 keys of

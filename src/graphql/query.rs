@@ -319,7 +319,9 @@ impl QueryRoot {
     /// matches the name or email ignoring case; `statuses` defaults to
     /// all; `groupIds` matches members of any of the groups; every
     /// `attribute` pair must match exactly; the created/updated bounds are
-    /// exclusive and refer to the membership. Cursors are tied to the sort
+    /// exclusive and refer to the membership. `lastSignInBefore` also
+    /// matches members who never signed in, `lastSignInAfter` does not;
+    /// `signedIn: false` matches only those who never did. Cursors are tied to the sort
     /// (default NAME ASC) and stay valid while members are added.
     /// `totalCount` counts all matches and costs a query only when
     /// selected.
@@ -342,6 +344,9 @@ impl QueryRoot {
         created_before: Option<DateTime<Utc>>,
         updated_after: Option<DateTime<Utc>>,
         updated_before: Option<DateTime<Utc>>,
+        last_sign_in_after: Option<DateTime<Utc>>,
+        last_sign_in_before: Option<DateTime<Utc>>,
+        signed_in: Option<bool>,
         sort_by: Option<MemberSort>,
     ) -> async_graphql::Result<Connection<MemberCursor, Member, ConnectionTotals, EmptyFields>>
     {
@@ -381,6 +386,9 @@ impl QueryRoot {
             created_before: created_before.map(|t| t.naive_utc()),
             updated_after: updated_after.map(|t| t.naive_utc()),
             updated_before: updated_before.map(|t| t.naive_utc()),
+            last_sign_in_after: last_sign_in_after.map(|t| t.naive_utc()),
+            last_sign_in_before: last_sign_in_before.map(|t| t.naive_utc()),
+            signed_in,
             sort: sort_by.map(|s| s.field.into()),
             ascending: sort_by.is_none_or(|s| s.direction == SortDirection::Asc),
             with_total: look.field("totalCount").exists(),

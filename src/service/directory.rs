@@ -65,6 +65,9 @@ pub struct MemberQuery {
     pub created_before: Option<NaiveDateTime>,
     pub updated_after: Option<NaiveDateTime>,
     pub updated_before: Option<NaiveDateTime>,
+    pub last_sign_in_after: Option<NaiveDateTime>,
+    pub last_sign_in_before: Option<NaiveDateTime>,
+    pub signed_in: Option<bool>,
     pub sort: Option<SortField>,
     pub ascending: bool,
     pub with_total: bool,
@@ -190,9 +193,10 @@ impl Service {
                 (SortKey::Text(text), SortField::Name | SortField::Email) => {
                     !text.chars().any(char::is_control)
                 }
-                (SortKey::Time(at), SortField::CreatedAt | SortField::UpdatedAt) => {
-                    storable_time(*at)
-                }
+                (
+                    SortKey::Time(at),
+                    SortField::CreatedAt | SortField::UpdatedAt | SortField::LastSignInAt,
+                ) => storable_time(*at),
                 _ => false,
             };
             if !key_fits || position.id.parse::<UserId>().is_err() {
@@ -204,6 +208,8 @@ impl Service {
             ("createdBefore", query.created_before),
             ("updatedAfter", query.updated_after),
             ("updatedBefore", query.updated_before),
+            ("lastSignInAfter", query.last_sign_in_after),
+            ("lastSignInBefore", query.last_sign_in_before),
         ] {
             if at.is_some_and(|at| !storable_time(at)) {
                 return Err(Error::invalid(format!(
@@ -237,6 +243,9 @@ impl Service {
             created_before: query.created_before,
             updated_after: query.updated_after,
             updated_before: query.updated_before,
+            last_sign_in_after: query.last_sign_in_after,
+            last_sign_in_before: query.last_sign_in_before,
+            signed_in: query.signed_in,
         };
         let slice = Slice {
             field,

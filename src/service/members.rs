@@ -14,6 +14,7 @@ use crate::domain::{
     display_name, search_term,
 };
 use crate::error::{Error, Result};
+use chrono::NaiveDateTime;
 
 /// At most this many users come back from `findUserBy`.
 pub const FIND_LIMIT: i64 = 10;
@@ -157,6 +158,47 @@ impl Service {
         } else {
             self.read(work).await
         }
+    }
+
+    /// `recordSignIn`: the app saw the member sign in, at `at` (now when
+    /// not given). Cheap by design: no event, and at most one write per
+    /// member per minute (a sign-in within a minute after the recorded
+    /// one, or before it, is `unchanged` and read-only).
+    pub async fn record_sign_in(
+        &self,
+        who: &Principal,
+        org: Option<OrgId>,
+        user: UserId,
+        at: Option<NaiveDateTime>,
+    ) -> Result<Outcome> {
+        let org = who.org_with(org, Scope::MembersWrite)?;
+        let now = now();
+        let at = at.unwrap_or(now);
+        if at > now + chrono::Duration::minutes(5) {
+            return Err(Error::invalid("at must not be in the future"));
+        }
+        if at.and_utc().timestamp() < 0 {
+            return Err(Error::invalid("at must be after 1970"));
+        }
+        let since = at - chrono::Duration::minutes(1);
+        let (org_db, user_db) = (org.as_db(), user.as_db());
+        let recorded = self
+            .read_short(move |conn| Ok(members::last_sign_in(conn, &org_db, &user_db)?))
+            .await?;
+        match recorded {
+            None => return Err(member_not_found()),
+            Some(last) if last >= since => return Ok(Outcome::unchanged(user.0)),
+            Some(_) => {}
+        }
+        let (org_db, user_db) = (org.as_db(), user.as_db());
+        self.write(who, move |conn| {
+            match members::record_sign_in(conn, &org_db, &user_db, at, since)? {
+                0 if members::find(conn, &org_db, &user_db)?.is_none() => Err(member_not_found()),
+                0 => Ok(Outcome::unchanged(user.0)),
+                n => Ok(Outcome::new(user.0, Change::Updated, n as i32)),
+            }
+        })
+        .await
     }
 
     /// `createUser`: the user (unless the email is known), the membership

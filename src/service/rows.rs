@@ -79,6 +79,7 @@ pub(super) fn new_membership(
         profile_timezone: None,
         version: 1,
         idp_user_name: None,
+        last_sign_in_at: crate::db::models::NEVER_SIGNED_IN,
     }
 }
 

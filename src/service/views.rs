@@ -146,6 +146,8 @@ pub struct MembershipView {
     pub version: i64,
     /// The identity provider's userName when it is not the email (SCIM).
     pub idp_user_name: Option<String>,
+    /// When the app last reported a sign-in; `None` for never.
+    pub last_sign_in_at: Option<NaiveDateTime>,
 }
 
 impl MembershipView {
@@ -163,6 +165,8 @@ impl MembershipView {
             invited_at: row.invited_at,
             version: row.version,
             idp_user_name: row.idp_user_name.clone(),
+            last_sign_in_at: (row.last_sign_in_at != crate::db::models::NEVER_SIGNED_IN)
+                .then_some(row.last_sign_in_at),
         })
     }
 }

@@ -1,7 +1,8 @@
 //! Finding and changing members (the core API): findUserBy, updateMember,
 //! addOrgMember and the input checks they share.
 
-use serde_json::json;
+use serde_json::{Value, json};
+use uuid::Uuid;
 
 use crate::helpers::*;
 
@@ -392,7 +393,184 @@ async fn search_inputs(app: &TestApp) {
     assert_failed(&result, "INVALID_INPUT");
 }
 
+/// `recordSignIn` and what it feeds: `lastSignInAt`, its filters (never
+/// included in `lastSignInBefore`) and sort (never first), at most one
+/// write per member per minute, no event, no new version; scoped to the
+/// caller's org like every member write.
+async fn sign_in_activity(app: &TestApp) {
+    let (org, admin_id, admin) = app.org_with_admin("signin").await;
+    let m1 = app.create_member(org, "m1@signin.example", "user").await;
+    let m2 = app.create_member(org, "m2@signin.example", "user").await;
+    let m3 = app.create_member(org, "m3@signin.example", "user").await;
+    let app_token = app.integration(org, "members:write members:read");
+    let member = |id: Uuid| {
+        let admin = admin.clone();
+        async move {
+            let q = "query($id: Uuid) { user(id: $id) { lastSignInAt version updatedAt } }";
+            app.data(&admin, q, json!({ "id": id })).await["user"].clone()
+        }
+    };
+    let record = |token: String, id: Uuid, at: Option<String>| async move {
+        let q = "mutation($id: Uuid!, $at: DateTime) { r: recordSignIn(userId: $id, at: $at) { id result error errorCode } }";
+        app.data(&token, q, json!({ "id": id, "at": at })).await["r"].clone()
+    };
+    let before = member(m1).await;
+    assert!(before["lastSignInAt"].is_null(), "{before}");
+
+    let done = record(app_token.clone(), m1, None).await;
+    assert_eq!(done["result"], "updated", "{done}");
+    let after = member(m1).await;
+    let first = after["lastSignInAt"].as_str().unwrap().to_owned();
+    // Not a change to the member: no new version, same updatedAt.
+    assert_eq!(after["version"], before["version"]);
+    assert_eq!(after["updatedAt"], before["updatedAt"]);
+    // Again within the minute, or earlier than recorded: unchanged.
+    let again = record(app_token.clone(), m1, None).await;
+    assert_eq!(again["result"], "unchanged", "{again}");
+    let earlier = chrono::Utc::now() - chrono::Duration::hours(1);
+    let old = record(app_token.clone(), m1, Some(earlier.to_rfc3339())).await;
+    assert_eq!(old["result"], "unchanged", "{old}");
+    assert_eq!(member(m1).await["lastSignInAt"], json!(first));
+    // Two minutes on (a clock a little ahead is accepted): recorded.
+    let later = chrono::Utc::now() + chrono::Duration::minutes(2);
+    let moved = record(app_token.clone(), m1, Some(later.to_rfc3339())).await;
+    assert_eq!(moved["result"], "updated", "{moved}");
+    let shown = member(m1).await["lastSignInAt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let shown = chrono::DateTime::parse_from_rfc3339(&shown).unwrap();
+    assert!(
+        (shown.timestamp_micros() - later.timestamp_micros()).abs() <= 1,
+        "{shown} {later}"
+    );
+    // The far future and the distant past are refused.
+    for at in [
+        chrono::Utc::now() + chrono::Duration::days(1),
+        chrono::DateTime::parse_from_rfc3339("1960-01-01T00:00:00Z")
+            .unwrap()
+            .to_utc(),
+    ] {
+        let refused = record(app_token.clone(), m2, Some(at.to_rfc3339())).await;
+        assert_eq!(refused["errorCode"], "INVALID_INPUT", "{refused}");
+    }
+    let ten_days = chrono::Utc::now() - chrono::Duration::days(10);
+    let done = record(app_token.clone(), m3, Some(ten_days.to_rfc3339())).await;
+    assert_eq!(done["result"], "updated", "{done}");
+
+    // Filters: never is before any bound and after none.
+    let day_ago = (chrono::Utc::now() - chrono::Duration::days(1)).to_rfc3339();
+    let emails = |filter: String| {
+        let admin = admin.clone();
+        let day_ago = day_ago.clone();
+        async move {
+            let (declared, vars) = if filter.contains("$t") {
+                ("($t: DateTime)", json!({ "t": day_ago }))
+            } else {
+                ("", json!({}))
+            };
+            let q = format!(
+                "query{declared} {{ members({filter}, sortBy: {{field: EMAIL, direction: ASC}}) {{ nodes {{ email }} }} }}"
+            );
+            let data = app.data(&admin, &q, vars).await;
+            data["members"]["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n["email"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        emails("lastSignInAfter: $t".into()).await,
+        ["m1@signin.example"]
+    );
+    assert_eq!(
+        emails("lastSignInBefore: $t".into()).await,
+        [
+            "admin@signin.example",
+            "m2@signin.example",
+            "m3@signin.example"
+        ]
+    );
+    assert_eq!(
+        emails("signedIn: false".into()).await,
+        ["admin@signin.example", "m2@signin.example"]
+    );
+    assert_eq!(
+        emails("signedIn: true".into()).await,
+        ["m1@signin.example", "m3@signin.example"]
+    );
+
+    // Sorted by last sign-in, a page at a time: never first, then m3, m1;
+    // descending the other way round.
+    for (direction, expected) in [
+        ("ASC", [None, None, Some(m3), Some(m1)]),
+        ("DESC", [Some(m1), Some(m3), None, None]),
+    ] {
+        let q = format!(
+            "query($after: String) {{ members(first: 1, after: $after, sortBy: {{field: LAST_SIGN_IN_AT, direction: {direction}}}) {{ edges {{ cursor node {{ id }} }} }} }}"
+        );
+        let mut after = Value::Null;
+        let mut walked = Vec::new();
+        loop {
+            let data = app.data(&admin, &q, json!({ "after": after })).await;
+            let edges = data["members"]["edges"].as_array().unwrap().clone();
+            let Some(edge) = edges.first() else { break };
+            walked.push(
+                edge["node"]["id"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<Uuid>()
+                    .unwrap(),
+            );
+            after = edge["cursor"].clone();
+        }
+        assert_eq!(walked.len(), 4, "{direction}: {walked:?}");
+        for (got, want) in walked.iter().zip(expected) {
+            match want {
+                Some(id) => assert_eq!(*got, id, "{direction}: {walked:?}"),
+                None => assert!([admin_id, m2].contains(got), "{direction}: {walked:?}"),
+            }
+        }
+    }
+
+    // No event: m1's log holds only its member.created.
+    let q = "query($id: String) { events(targetId: $id, first: 10) { totalCount edges { node { type } } } }";
+    let started = std::time::Instant::now();
+    let types = loop {
+        let data = app.data(&admin, q, json!({ "id": m1.to_string() })).await;
+        let types: Vec<String> = data["events"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["type"].as_str().unwrap().to_owned())
+            .collect();
+        if !types.is_empty() || started.elapsed() > std::time::Duration::from_secs(20) {
+            break types;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(types, ["member.created"]);
+
+    // Another org's member is NOT_FOUND, exactly like an unknown id; a
+    // token that may only read members is FORBIDDEN.
+    let (_, _, other) = app.org_with_admin("signin-other").await;
+    let theirs = record(other.clone(), m2, None).await;
+    let unknown = record(other, Uuid::now_v7(), None).await;
+    assert_eq!(theirs["errorCode"], "NOT_FOUND", "{theirs}");
+    assert_eq!(theirs["error"], unknown["error"]);
+    assert!(member(m2).await["lastSignInAt"].is_null());
+    let reader = app.integration(org, "members:read");
+    let q = "mutation($id: Uuid!) { recordSignIn(userId: $id) { result } }";
+    assert_eq!(
+        app.error_code(&reader, q, json!({ "id": m2 })).await,
+        "FORBIDDEN"
+    );
+}
+
 crate::both_backends!(
+    sign_in_activity,
     search_inputs,
     find_user_by_rules,
     update_member_rules,
