@@ -224,12 +224,7 @@ async fn execute(
 ) -> HttpResponse {
     let prepared = state.documents.prepare(&mut request);
     if let Some(message) = prepared.missing.clone() {
-        let mut error = async_graphql::ServerError::new(message, None);
-        error
-            .extensions
-            .get_or_insert_with(Default::default)
-            .set("code", "GRAPHQL_VALIDATION_FAILED");
-        return respond(async_graphql::Response::from_errors(vec![error]), media);
+        return request_error(message, "GRAPHQL_VALIDATION_FAILED", media);
     }
     let mut response = state.schema.execute(request.data(principal)).await;
     if !not_executed(&response) {
@@ -251,15 +246,18 @@ fn resolve_persisted(
 ) -> Option<HttpResponse> {
     let audience = principal.org.map(|org| org.0);
     let refusal = state.documents.resolve_persisted(audience, request).err()?;
-    let mut error = async_graphql::ServerError::new(refusal.message(), None);
+    Some(request_error(refusal.message(), refusal.code(), media))
+}
+
+/// A GraphQL request error (the request does not run): a 400 with the
+/// GraphQL media type, a 200 with `application/json` (see [`respond`]).
+fn request_error(message: impl Into<String>, code: &str, media: &'static str) -> HttpResponse {
+    let mut error = async_graphql::ServerError::new(message, None);
     error
         .extensions
         .get_or_insert_with(Default::default)
-        .set("code", refusal.code());
-    Some(respond(
-        async_graphql::Response::from_errors(vec![error]),
-        media,
-    ))
+        .set("code", code);
+    respond(async_graphql::Response::from_errors(vec![error]), media)
 }
 
 /// The HTTP answer to an executed (or refused) GraphQL request.
@@ -434,14 +432,7 @@ async fn graphql_post(
                     request = request.data(records);
                 }
             }
-            Err(message) => {
-                let mut error = async_graphql::ServerError::new(message, None);
-                error
-                    .extensions
-                    .get_or_insert_with(Default::default)
-                    .set("code", "GRAPHQL_VALIDATION_FAILED");
-                return respond(async_graphql::Response::from_errors(vec![error]), media);
-            }
+            Err(message) => return request_error(message, "GRAPHQL_VALIDATION_FAILED", media),
         }
     }
     drop(body);
