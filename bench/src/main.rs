@@ -68,6 +68,17 @@ enum Cmd {
         #[arg(long, default_value = "bench/out")]
         out: PathBuf,
     },
+    /// syncMembers of each size, each on a server started for it alone;
+    /// prints one JSON line per call (time, statements, peak RSS).
+    SyncFresh {
+        #[arg(long)]
+        database_url: String,
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+        records: Vec<usize>,
+        /// The release `roster` binary.
+        #[arg(long, default_value = "target/release/roster")]
+        roster: PathBuf,
+    },
     /// Seeds the dataset into a database (or finds it there).
     Seed {
         #[arg(long)]
@@ -225,6 +236,25 @@ fn execute(command: Cmd) -> Result<(), Box<dyn std::error::Error>> {
         } => {
             let rate = baselines::find_user_loop(&database_url, big_org, threads, seconds)?;
             println!("{}", serde_json::to_string(&rate)?);
+        }
+        Cmd::SyncFresh {
+            database_url,
+            records,
+            roster,
+        } => {
+            let options = run::Options {
+                quick: true,
+                postgres: None,
+                out: PathBuf::from("bench/out"),
+                roster,
+                bench: std::env::current_exe()?,
+                lua: PathBuf::from("bench/wrk/graphql.lua"),
+                connections: 1,
+                sync_records: records.first().copied().unwrap_or(10_000),
+            };
+            for point in run::sync_fresh(&options, &database_url, &records)? {
+                println!("{}", serde_json::to_string(&point)?);
+            }
         }
         Cmd::B3 {
             database_url,

@@ -73,6 +73,24 @@ pub struct Options {
     pub sync_records: usize,
 }
 
+/// syncMembers of each size on a server started for it alone (a new
+/// process on the database), so that its peak RSS is what the call takes
+/// on top of a fresh server, not on top of what earlier scenarios left.
+pub fn sync_fresh(options: &Options, url: &str, counts: &[usize]) -> Res<Vec<SyncPoint>> {
+    let mut points = Vec::new();
+    for &count in counts {
+        let server = Server::start(options, url, cores().map(|c| c.0))?;
+        let run_id = format!("{}", chrono::Utc::now().timestamp_millis());
+        let operator = server.token(&["--role", "operator"])?;
+        eprintln!(
+            "   a fresh server: RSS {:.0} MB",
+            server.status_kb("VmRSS:") as f64 / 1024.0
+        );
+        points.extend(server.sync_into_new_org(&operator, &run_id, count, false)?);
+    }
+    Ok(points)
+}
+
 pub fn run(options: &Options) -> Res<Report> {
     let (sizes, timing) = if options.quick {
         (Sizes::QUICK, Timing::QUICK)
@@ -1115,6 +1133,22 @@ impl Server {
     ) -> Res<Vec<SyncPoint>> {
         let mut points = Vec::new();
         for count in [small, reference, large] {
+            points.extend(self.sync_into_new_org(operator, run_id, count, count == reference)?);
+        }
+        Ok(points)
+    }
+
+    /// syncMembers of `count` records into a new org with 10 groups: all
+    /// created, then (with `again`) the same records, all unchanged.
+    fn sync_into_new_org(
+        &self,
+        operator: &str,
+        run_id: &str,
+        count: usize,
+        again: bool,
+    ) -> Res<Vec<SyncPoint>> {
+        let mut points = Vec::new();
+        {
             eprintln!("   syncMembers of {count} records into a new org");
             let org = self.create_org(operator, &format!("bench-sync-{run_id}-{count}"))?;
             let admin = self.admin_token(operator, &org, run_id)?;
@@ -1127,7 +1161,7 @@ impl Server {
             }
             let body = scenarios::sync_body(&format!("sync-{run_id}-{count}"), count);
             let mut expected = vec!["created"];
-            if count == reference {
+            if again {
                 expected.push("unchanged");
             }
             for expected in expected {
