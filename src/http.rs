@@ -420,11 +420,16 @@ async fn graphql_post(
     if let Some(response) = resolve_persisted(&state, &principal, &mut request, media) {
         return response;
     }
-    if large && !is_sync_only(&request.query) {
+    // Only a single syncMembers mutation may be larger than the limit.
+    let document = large
+        .then(|| state.documents.parsed(&request.query))
+        .flatten();
+    let sync = document.as_ref().and_then(sync_members_only);
+    if large && sync.is_none() {
         return too_large(state.max_body_bytes);
     }
     if let Some(variables) = variables {
-        let records = records_variable(&state.documents, &request.query);
+        let records = sync.and_then(records_variable);
         match sync_variables(variables, records.as_deref()) {
             Ok((values, records)) => {
                 request.variables = values;
@@ -469,15 +474,8 @@ impl<'a> LargeBody<'a> {
 }
 
 /// The variable a sync-only document passes as `syncMembers(records:)`.
-fn records_variable(documents: &Documents, query: &str) -> Option<String> {
-    use async_graphql::parser::types::Selection;
-    let doc = documents.parsed(query)?;
-    let (_, operation) = doc.operations.iter().next()?;
-    let items = &operation.node.selection_set.node.items;
-    let Selection::Field(field) = &items.first()?.node else {
-        return None;
-    };
-    match field.node.get_argument("records").map(|value| &value.node) {
+fn records_variable(field: &async_graphql::parser::types::Field) -> Option<String> {
+    match field.get_argument("records").map(|value| &value.node) {
         Some(async_graphql_value::Value::Variable(name)) => Some(name.to_string()),
         _ => None,
     }
@@ -520,28 +518,31 @@ fn too_large(limit: usize) -> HttpResponse {
     )
 }
 
-/// Whether a document is exactly one mutation selecting only
-/// `syncMembers`: the one request allowed past the general body limit.
-fn is_sync_only(query: &str) -> bool {
+/// The `syncMembers` field of a document that is exactly one mutation
+/// selecting only it: the one request allowed past the general body limit.
+fn sync_members_only(
+    doc: &async_graphql::parser::types::ExecutableDocument,
+) -> Option<&async_graphql::parser::types::Field> {
     use async_graphql::parser::types::{DocumentOperations, Selection};
-    let Ok(doc) = async_graphql::parser::parse_query(query) else {
-        return false;
-    };
     if !doc.fragments.is_empty() {
-        return false;
+        return None;
     }
     let operation = match &doc.operations {
         DocumentOperations::Single(op) => op,
-        DocumentOperations::Multiple(ops) if ops.len() == 1 => match ops.values().next() {
-            Some(op) => op,
-            None => return false,
-        },
-        DocumentOperations::Multiple(_) => return false,
+        DocumentOperations::Multiple(ops) if ops.len() == 1 => ops.values().next()?,
+        DocumentOperations::Multiple(_) => return None,
     };
     let items = &operation.node.selection_set.node.items;
-    operation.node.ty == OperationType::Mutation
-        && items.len() == 1
-        && matches!(&items[0].node, Selection::Field(f) if f.node.name.node == "syncMembers")
+    match &items.first()?.node {
+        Selection::Field(f)
+            if operation.node.ty == OperationType::Mutation
+                && items.len() == 1
+                && f.node.name.node == "syncMembers" =>
+        {
+            Some(&f.node)
+        }
+        _ => None,
+    }
 }
 
 /// Counters for monitoring, in the Prometheus text format. The webhook

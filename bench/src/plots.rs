@@ -272,12 +272,7 @@ fn grouped(v: f64) -> String {
 
 /// p50 and p99 against page number, all backends in one chart.
 fn page_depth(report: &Report, path: &Path) -> Res<bool> {
-    let series: Vec<(usize, &Backend)> = report
-        .backends
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| !b.page_depth.pages.is_empty())
-        .collect();
+    let series = backends_with(report, |b| !b.page_depth.pages.is_empty());
     if series.is_empty() {
         return Ok(false);
     }
@@ -365,12 +360,7 @@ fn page_depth(report: &Report, path: &Path) -> Res<bool> {
 /// Time (log-log, with a line proportional to the records through the
 /// reference size) and peak RSS (with its targets) against record count.
 fn sync(report: &Report, path: &Path) -> Res<bool> {
-    let series: Vec<(usize, &Backend)> = report
-        .backends
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| b.sync.iter().any(|p| p.expected == "created"))
-        .collect();
+    let series = backends_with(report, |b| b.sync.iter().any(|p| p.expected == "created"));
     if series.is_empty() {
         return Ok(false);
     }
@@ -539,12 +529,7 @@ fn marker(at: (f64, f64), ok: bool, c: RGBColor) -> Circle<(f64, f64), i32> {
 /// Lag (median and largest, per second) and deliveries per second over
 /// the createUser load, all backends.
 fn webhook_lag(report: &Report, path: &Path) -> Res<bool> {
-    let series: Vec<(usize, &Backend)> = report
-        .backends
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| !b.webhooks.timeline.is_empty())
-        .collect();
+    let series = backends_with(report, |b| !b.webhooks.timeline.is_empty());
     if series.is_empty() {
         return Ok(false);
     }
@@ -685,4 +670,15 @@ fn webhook_lag(report: &Report, path: &Path) -> Res<bool> {
     }
     root.present()?;
     Ok(true)
+}
+
+/// The backends (with their index, which picks their colour) that have
+/// something for a chart.
+fn backends_with(report: &Report, has: impl Fn(&Backend) -> bool) -> Vec<(usize, &Backend)> {
+    report
+        .backends
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| has(b))
+        .collect()
 }
