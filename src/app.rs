@@ -11,7 +11,7 @@ use crate::delivery;
 use crate::domain::webhook::AddressPolicy;
 use crate::graphql::{Limits, build_schema};
 use crate::http::{self, AppState};
-use crate::service::{DeliverySettings, Service};
+use crate::service::{DeliverySettings, InviteSettings, Service};
 
 /// A start-up failure, said for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -178,17 +178,23 @@ fn flush_token_usage_in_background(service: Service) {
 /// Connections the webhook worker has, apart from the request pool.
 const DELIVERY_POOL_SIZE: u32 = 4;
 
-/// Starts the webhook worker on a pool of its own.
+/// Starts the webhook worker, and the invitation mailer when there is
+/// one, on a pool of their own.
 fn start_delivery(
     common: &Common,
     serve: &Serve,
     service: &Service,
     policy: AddressPolicy,
+    mailer: Option<delivery::mail::Mailer>,
 ) -> Result<(), StartError> {
     let pool = Db::connect(&common.database_url, DELIVERY_POOL_SIZE)?;
     let sender = delivery::Sender::new(policy, serve.webhook_timeout).map_err(StartError)?;
+    let worker = service.on_pool(pool);
+    if let Some(mailer) = mailer {
+        delivery::start_mail(worker.clone(), mailer, serve.webhook_poll);
+    }
     delivery::start(
-        service.on_pool(pool),
+        worker,
         sender,
         delivery::WorkerSettings {
             concurrency: serve.webhook_concurrency,
@@ -196,6 +202,63 @@ fn start_delivery(
         },
     );
     Ok(())
+}
+
+/// The invitation settings: the key from ROSTER_INVITE_SECRET, else the
+/// one kept in the database (made on first start); the accept page; and
+/// the mailer when ROSTER_SMTP_URL is set.
+fn invitations(
+    serve: &Serve,
+    db: &Db,
+) -> Result<(InviteSettings, Option<delivery::mail::Mailer>), StartError> {
+    if let Some(url) = &serve.invite_url {
+        let parsed = url::Url::parse(url)
+            .map_err(|_| StartError("ROSTER_INVITE_URL is not a URL".into()))?;
+        if !["http", "https"].contains(&parsed.scheme()) || !url.contains("{token}") {
+            return Err(StartError(
+                "ROSTER_INVITE_URL must be an http(s) URL with {token} where the token goes".into(),
+            ));
+        }
+    }
+    if serve.invite_rate == 0 {
+        return Err(StartError("ROSTER_INVITE_RATE must be at least 1".into()));
+    }
+    let key = match &serve.invite_secret {
+        Some(secret) if secret.len() < MIN_SECRET_BYTES => {
+            return Err(StartError(format!(
+                "ROSTER_INVITE_SECRET must be at least {MIN_SECRET_BYTES} bytes"
+            )));
+        }
+        Some(secret) => InviteSettings::key_from_secret(secret.as_bytes()),
+        None => {
+            let fresh: [u8; 32] = rand::random();
+            let fresh: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
+            let stored = db
+                .server_key(crate::service::INVITATION_KEY_NAME, &fresh)
+                .map_err(|e| StartError(format!("cannot read the invitation key: {e}")))?;
+            InviteSettings::key_from_secret(stored.as_bytes())
+        }
+    };
+    let mut settings = InviteSettings::new(
+        serve.invite_ttl,
+        serve.invite_rate,
+        serve.invite_url.clone(),
+        key,
+    );
+    let mailer = match &serve.smtp_url {
+        None => None,
+        Some(_) if serve.invite_url.is_none() => {
+            return Err(StartError(
+                "ROSTER_SMTP_URL needs ROSTER_INVITE_URL: the mails carry its link".into(),
+            ));
+        }
+        Some(url) => Some(
+            delivery::mail::Mailer::new(url, &serve.mail_from, serve.template_dir.as_deref())
+                .map_err(StartError)?,
+        ),
+    };
+    settings.mail = mailer.is_some();
+    Ok((settings, mailer))
 }
 
 /// A bound, not yet running server.
@@ -219,7 +282,9 @@ pub fn start(common: &Common, serve: &Serve) -> Result<Started, StartError> {
             "ROSTER_WEBHOOK_LEASE must be longer than ROSTER_WEBHOOK_TIMEOUT".into(),
         ));
     }
+    let (invites, mailer) = invitations(serve, &db)?;
     let service = Service::with_standing_ttl(db, keys, serve.auth_cache_ttl)
+        .with_invitations(invites)
         .with_api_token_max_ttl(serve.api_token_max_ttl)
         .with_webhook_policy(policy)
         .with_delivery_settings(DeliverySettings {
@@ -229,7 +294,7 @@ pub fn start(common: &Common, serve: &Serve) -> Result<Started, StartError> {
             lease: serve.webhook_lease,
         });
     if serve.webhook_delivery {
-        start_delivery(common, serve, &service, policy)?;
+        start_delivery(common, serve, &service, policy, mailer)?;
     }
     prune_in_background(service.clone(), common.event_retention);
     flush_token_usage_in_background(service.clone());

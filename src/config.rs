@@ -87,7 +87,7 @@ fn parse_retention(text: &str) -> Result<Duration, String> {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the GraphQL API (the default).
-    Serve(Serve),
+    Serve(Box<Serve>),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Mint or revoke tokens.
@@ -206,6 +206,37 @@ pub struct Serve {
     /// (writes on this one wake it at once).
     #[arg(long, env = "ROSTER_WEBHOOK_POLL", default_value = "250ms", value_parser = humantime::parse_duration)]
     pub webhook_poll: Duration,
+    /// How long an invitation link stays usable.
+    #[arg(long, env = "ROSTER_INVITE_TTL", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub invite_ttl: Duration,
+    /// The app's accept page, with `{token}` where the link's token goes,
+    /// e.g. `https://app.example.com/join?token={token}`.
+    #[arg(long, env = "ROSTER_INVITE_URL")]
+    pub invite_url: Option<String>,
+    /// Invitations an org may issue in any hour.
+    #[arg(long, env = "ROSTER_INVITE_RATE", default_value_t = 1000)]
+    pub invite_rate: u32,
+    /// The key invitation links are made with (any length; 32 random bytes
+    /// or more). Unset, a key is generated and kept in the database.
+    #[arg(long, env = "ROSTER_INVITE_SECRET", hide_env_values = true)]
+    pub invite_secret: Option<String>,
+    /// Where invitation mails go out: `smtp://user:pass@host:587`
+    /// (STARTTLS required, except to a loopback host), `smtps://…:465`
+    /// (TLS from the start), or `smtp://…?tls=none`. Unset, Roster sends
+    /// no mail (the `member.invited` webhook carries the link).
+    #[arg(long, env = "ROSTER_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The invitation mails' sender.
+    #[arg(
+        long,
+        env = "ROSTER_MAIL_FROM",
+        default_value = "Roster <roster@localhost>"
+    )]
+    pub mail_from: String,
+    /// A directory of invitation templates that replace the built-in ones
+    /// (`invitation.<language>.subject`, `.txt`, `.html`).
+    #[arg(long, env = "ROSTER_TEMPLATE_DIR")]
+    pub template_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

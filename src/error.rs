@@ -36,6 +36,13 @@ pub enum Error {
     Conflict(String),
     #[error("{0}")]
     Forbidden(String),
+    /// Past a limit on how much may be done in a while; `retry_at` says
+    /// when there is room again, when that can be known.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_at: Option<chrono::NaiveDateTime>,
+    },
     #[error("the service is busy; try again shortly")]
     Unavailable,
     #[error("internal error")]
@@ -55,6 +62,7 @@ pub enum Code {
     SelfAction,
     Conflict,
     Forbidden,
+    RateLimited,
     Unavailable,
     Internal,
 }
@@ -69,6 +77,7 @@ impl Code {
             Self::SelfAction => "SELF_ACTION",
             Self::Conflict => "CONFLICT",
             Self::Forbidden => "FORBIDDEN",
+            Self::RateLimited => "RATE_LIMITED",
             Self::Unavailable => "UNAVAILABLE",
             Self::Internal => "INTERNAL",
         }
@@ -97,6 +106,7 @@ impl Error {
             Self::SelfAction(_) => Code::SelfAction,
             Self::Conflict(_) => Code::Conflict,
             Self::Forbidden(_) => Code::Forbidden,
+            Self::RateLimited { .. } => Code::RateLimited,
             Self::Unavailable => Code::Unavailable,
             Self::Internal(_) | Self::Db(_) => Code::Internal,
         }

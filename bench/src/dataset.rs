@@ -137,6 +137,7 @@ pub fn user_row(id: String, email: String, n: u64, at: NaiveDateTime) -> UserRow
         timezone: None,
         created_at: at,
         updated_at: at,
+        email_verified_at: None,
     }
 }
 
@@ -167,6 +168,11 @@ pub fn membership_row(org_id: &str, user: &UserRow, n: u64, admin: bool) -> Memb
         version: 1,
         idp_user_name: None,
         last_sign_in_at: roster::db::models::NEVER_SIGNED_IN,
+        invitation_status: None,
+        invitation_expires_at: None,
+        invitation_accepted_at: None,
+        invitation_mail_status: None,
+        invitation_mail_error: None,
     }
 }
 

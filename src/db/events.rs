@@ -134,6 +134,7 @@ pub struct EventHead {
     pub ordinal: i32,
     pub org_id: Option<String>,
     pub kind: String,
+    pub target_id: String,
     pub occurred_at: NaiveDateTime,
 }
 
@@ -152,6 +153,7 @@ pub fn heads_after(
             events::ordinal,
             events::org_id,
             events::kind,
+            events::target_id,
             events::occurred_at,
         ))
         .filter(

@@ -333,6 +333,24 @@ pub struct MemberFilter {
     pub last_sign_in_before: Option<NaiveDateTime>,
     /// Whether the member ever signed in.
     pub signed_in: Option<bool>,
+    /// Members whose invitation shows one of these at `now` (see
+    /// [`InvitationFilter`]).
+    pub invitations: Option<InvitationFilter>,
+    pub invited_after: Option<NaiveDateTime>,
+    pub invited_before: Option<NaiveDateTime>,
+}
+
+/// Invitation statuses to match, as one test of fixed shape: the stored
+/// `accepted` and `revoked` (or a value that never matches), pending ones
+/// expiring in (`pending_from`, `pending_to`] (after now: pending; up to
+/// now: expired), and never invited.
+#[derive(Debug, Clone)]
+pub struct InvitationFilter {
+    pub accepted: bool,
+    pub revoked: bool,
+    pub pending_from: NaiveDateTime,
+    pub pending_to: NaiveDateTime,
+    pub none: bool,
 }
 
 impl MemberFilter {
@@ -352,6 +370,9 @@ impl MemberFilter {
             last_sign_in_after,
             last_sign_in_before,
             signed_in,
+            invitations,
+            invited_after,
+            invited_before,
         } = self;
         q.is_none()
             && roles.is_empty()
@@ -366,6 +387,9 @@ impl MemberFilter {
             && last_sign_in_after.is_none()
             && last_sign_in_before.is_none()
             && signed_in.is_none()
+            && invitations.is_none()
+            && invited_after.is_none()
+            && invited_before.is_none()
     }
 }
 
@@ -466,6 +490,33 @@ macro_rules! filtered {
                     query.filter(memberships::last_sign_in_at.eq(super::models::NEVER_SIGNED_IN))
             }
             None => {}
+        }
+        if let Some(at) = filter.invited_after {
+            query = query.filter(memberships::invited_at.gt(at));
+        }
+        if let Some(at) = filter.invited_before {
+            query = query.filter(memberships::invited_at.lt(at));
+        }
+        if let Some(i) = &filter.invitations {
+            let stored = |wanted: bool, status: &str| -> String {
+                if wanted { status.into() } else { "-".into() }
+            };
+            query = query.filter(
+                sql::<Bool>("(memberships.invitation_status = ")
+                    .bind::<Text, _>(stored(i.accepted, "accepted"))
+                    .sql(" OR memberships.invitation_status = ")
+                    .bind::<Text, _>(stored(i.revoked, "revoked"))
+                    .sql(
+                        " OR (memberships.invitation_status = 'pending' \
+                     AND memberships.invitation_expires_at > ",
+                    )
+                    .bind::<diesel::sql_types::Timestamp, _>(i.pending_from)
+                    .sql(" AND memberships.invitation_expires_at <= ")
+                    .bind::<diesel::sql_types::Timestamp, _>(i.pending_to)
+                    .sql(") OR (memberships.invitation_status IS NULL AND ")
+                    .bind::<diesel::sql_types::Integer, _>(i32::from(i.none))
+                    .sql(" = 1))"),
+            );
         }
         query
     }};

@@ -9,6 +9,7 @@
 
 pub mod events;
 pub mod groups;
+pub mod invitations;
 pub mod members;
 pub mod models;
 pub mod orgs;
@@ -223,6 +224,16 @@ impl Db {
             .get()
             .map_err(|e| DbSetupError(format!("cannot open the database: {e}")))?;
         run_migrations(&mut conn)
+    }
+
+    /// The server's key `name`, stored from `fresh` when there is none
+    /// (see `invitations::server_key`).
+    pub fn server_key(&self, name: &str, fresh: &str) -> Result<String, DbSetupError> {
+        let mut conn = self
+            .pool
+            .get()
+            .map_err(|e| DbSetupError(format!("cannot open the database: {e}")))?;
+        invitations::server_key(&mut conn, name, fresh).map_err(|e| DbSetupError(e.to_string()))
     }
 }
 

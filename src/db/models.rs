@@ -9,8 +9,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{
-    events, group_memberships, groups, issued_tokens, memberships, orgs, users, webhook_deliveries,
-    webhooks,
+    events, group_memberships, groups, invitations, issued_tokens, memberships, orgs, users,
+    webhook_deliveries, webhooks,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -50,6 +50,8 @@ pub struct UserRow {
     pub timezone: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// When a person accepted an invitation sent to this email.
+    pub email_verified_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -89,6 +91,17 @@ pub struct MembershipRow {
     /// When the app last reported a sign-in; [`NEVER_SIGNED_IN`] when it
     /// never did.
     pub last_sign_in_at: NaiveDateTime,
+    /// The current invitation: `invitation::PENDING`, `ACCEPTED` or
+    /// `REVOKED` (a pending one past its expiry reads as expired); `None`
+    /// when the member was never invited. `invited_at` is when it was
+    /// issued.
+    pub invitation_status: Option<String>,
+    pub invitation_expires_at: Option<NaiveDateTime>,
+    pub invitation_accepted_at: Option<NaiveDateTime>,
+    /// The invitation mail's state and last error, kept in step with
+    /// `invitations` (see `db::invitations`).
+    pub invitation_mail_status: Option<String>,
+    pub invitation_mail_error: Option<String>,
 }
 
 /// `last_sign_in_at` of a member who never signed in: the first instant
@@ -109,6 +122,11 @@ pub struct MembershipChanges {
     pub retired_at: Option<Option<NaiveDateTime>>,
     pub attributes: Option<String>,
     pub invited_at: Option<Option<NaiveDateTime>>,
+    pub invitation_status: Option<Option<String>>,
+    pub invitation_expires_at: Option<Option<NaiveDateTime>>,
+    pub invitation_accepted_at: Option<Option<NaiveDateTime>>,
+    pub invitation_mail_status: Option<Option<String>>,
+    pub invitation_mail_error: Option<Option<String>>,
     pub updated_at: Option<NaiveDateTime>,
     /// The org's own profile of the member, and the name key it sorts by.
     pub profile_first_name: Option<Option<String>>,
@@ -130,6 +148,7 @@ impl MembershipChanges {
             && self.retired_at.is_none()
             && self.attributes.is_none()
             && self.invited_at.is_none()
+            && self.invitation_status.is_none()
             && !self.changes_profile()
     }
 
@@ -158,6 +177,9 @@ pub struct UserChanges {
     pub locale: Option<Option<String>>,
     pub timezone: Option<Option<String>>,
     pub updated_at: Option<NaiveDateTime>,
+    /// Set by an accepted invitation; a new email clears it (see
+    /// `db::users::update`).
+    pub email_verified_at: Option<Option<NaiveDateTime>>,
 }
 
 impl UserChanges {
@@ -371,4 +393,24 @@ pub struct DeliveryAttempted {
     pub last_error: Option<String>,
     pub next_attempt_at: Option<NaiveDateTime>,
     pub delivered_at: Option<NaiveDateTime>,
+}
+
+/// A membership's current invitation (see `db::invitations`).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = invitations, treat_none_as_default_value = false)]
+pub struct InvitationRow {
+    pub org_id: String,
+    pub user_id: String,
+    pub id: String,
+    pub nonce: String,
+    pub token_hash: Option<String>,
+    pub invited_by: String,
+    pub inviter_name: String,
+    pub mail_status: Option<String>,
+    pub mail_attempts: i32,
+    pub mail_next_attempt_at: Option<NaiveDateTime>,
+    pub mail_lease_until: Option<NaiveDateTime>,
+    pub mail_last_error: Option<String>,
+    pub mail_sent_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
 }

@@ -28,6 +28,7 @@ diesel::table! {
         timezone -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        email_verified_at -> Nullable<Timestamp>,
     }
 }
 
@@ -57,6 +58,11 @@ diesel::table! {
         version -> BigInt,
         idp_user_name -> Nullable<Text>,
         last_sign_in_at -> Timestamp,
+        invitation_status -> Nullable<Text>,
+        invitation_expires_at -> Nullable<Timestamp>,
+        invitation_accepted_at -> Nullable<Timestamp>,
+        invitation_mail_status -> Nullable<Text>,
+        invitation_mail_error -> Nullable<Text>,
     }
 }
 
@@ -179,6 +185,40 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    invitations (org_id, user_id) {
+        org_id -> Text,
+        user_id -> Text,
+        id -> Text,
+        nonce -> Text,
+        token_hash -> Nullable<Text>,
+        invited_by -> Text,
+        inviter_name -> Text,
+        mail_status -> Nullable<Text>,
+        mail_attempts -> Integer,
+        mail_next_attempt_at -> Nullable<Timestamp>,
+        mail_lease_until -> Nullable<Timestamp>,
+        mail_last_error -> Nullable<Text>,
+        mail_sent_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    invitation_issues (org_id, issued_at) {
+        org_id -> Text,
+        issued_at -> Timestamp,
+        count -> Integer,
+    }
+}
+
+diesel::table! {
+    server_keys (name) {
+        name -> Text,
+        value -> Text,
+    }
+}
+
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> orgs (org_id));
 diesel::joinable!(group_memberships -> users (user_id));
@@ -194,4 +234,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhooks,
     webhook_deliveries,
     webhook_dispatch,
+    invitations,
 );

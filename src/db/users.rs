@@ -217,6 +217,12 @@ pub fn update(conn: &mut DbConn, id: &str, changes: &UserChanges) -> QueryResult
         diesel::update(memberships::table.filter(memberships::user_id.eq(id)))
             .set((memberships::user_email.eq(email), bump))
             .execute(conn)?;
+        // Nobody has shown they read mail at the new address yet.
+        if changes.email_verified_at.is_none() {
+            diesel::update(users::table.find(id))
+                .set(users::email_verified_at.eq(None::<chrono::NaiveDateTime>))
+                .execute(conn)?;
+        }
     }
     let shown_elsewhere = changes.first_name.is_some()
         || changes.last_name.is_some()
@@ -254,4 +260,11 @@ pub fn lock(conn: &mut DbConn, id: &str) -> QueryResult<()> {
 
 pub fn delete(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
     diesel::delete(users::table.find(id)).execute(conn)
+}
+
+/// Records that a person showed they read mail at the user's address.
+pub fn verify_email(conn: &mut DbConn, id: &str, at: chrono::NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set(users::email_verified_at.eq(Some(at)))
+        .execute(conn)
 }

@@ -9,6 +9,7 @@
 //! (its instance died) expires and another instance takes the endpoint
 //! over. See `docs/webhooks.md`.
 
+pub mod mail;
 pub mod sender;
 
 use std::cell::RefCell;
@@ -41,6 +42,48 @@ pub struct WorkerSettings {
     pub concurrency: usize,
     /// How often to look for work when no local write wakes the worker.
     pub poll: Duration,
+}
+
+/// Invitation mails taken per look.
+const MAILS_AT_ONCE: i64 = 20;
+
+/// Sends invitation mails as the outbox queues them (see
+/// `Service::dispatch_webhooks`), one at a time, retrying failures later.
+pub fn start_mail(service: Service, mailer: mail::Mailer, poll: Duration) {
+    actix_web::rt::spawn(async move {
+        loop {
+            let jobs = match service.take_invitation_mails(MAILS_AT_ONCE).await {
+                Ok(jobs) => jobs,
+                Err(error) => {
+                    tracing::warn!(%error, "taking invitation mails failed");
+                    Vec::new()
+                }
+            };
+            let more = jobs.len() as i64 >= MAILS_AT_ONCE;
+            for job in &jobs {
+                let outcome = match mailer.invitation(&job.mail) {
+                    Ok(message) => mailer.send(message).await,
+                    Err(error) => Err(error),
+                };
+                let outcome = match outcome {
+                    Ok(()) => crate::service::MailOutcome::Sent,
+                    Err(e) => {
+                        tracing::warn!(error = %e.message, "an invitation mail was not sent");
+                        crate::service::MailOutcome::Failed {
+                            error: e.message,
+                            permanent: e.permanent,
+                        }
+                    }
+                };
+                if let Err(error) = service.record_invitation_mail(job, outcome).await {
+                    tracing::warn!(%error, "recording an invitation mail failed");
+                }
+            }
+            if !more {
+                actix_web::rt::time::sleep(poll).await;
+            }
+        }
+    });
 }
 
 /// Starts the worker on the current (actix) runtime. `service` should be

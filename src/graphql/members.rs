@@ -10,8 +10,8 @@ use super::types::ErrorCode;
 use crate::domain::{self, SortField};
 use crate::error::Code;
 use crate::service::{
-    Failure, MemberGroupView, MemberRecord, MemberView, RecordResult, RemovalReport, Retirement,
-    Skipped, StatusReport, SyncReport, Upserted,
+    Failure, InvitationView, MemberGroupView, MemberRecord, MemberView, RecordResult,
+    RemovalReport, Retirement, Skipped, StatusReport, SyncReport, Upserted,
 };
 
 /// A member's role in an org.
@@ -157,6 +157,8 @@ pub struct SyncRecord {
     /// Group names (ignoring case): the member's groups become exactly
     /// these.
     pub groups: Option<Vec<String>>,
+    /// Invite the member unless their invitation is pending or accepted.
+    pub send_invite: Option<bool>,
 }
 
 /// The records of a `syncMembers` request read from its body as typed
@@ -213,7 +215,7 @@ impl From<SyncRecord> for MemberRecord {
             status: r.status.map(Into::into),
             attributes: r.attributes.map(|a| a.0.into()),
             groups: r.groups,
-            send_invite: false,
+            send_invite: r.send_invite.unwrap_or(false),
             user_id: None,
             idp_user_name: None,
         }
@@ -283,8 +285,13 @@ pub struct Member {
     /// When the membership (or, through this org, the profile) last changed.
     pub updated_at: DateTime<Utc>,
     pub retired_at: Option<DateTime<Utc>>,
-    /// When an invitation was last asked for (`upsertMember(sendInvite:)`).
+    /// When the current invitation was issued (`invitation.invitedAt`).
     pub invited_at: Option<DateTime<Utc>>,
+    /// The member's current invitation; null when never invited.
+    pub invitation: Option<Invitation>,
+    /// When a person accepted an invitation sent to this email (the email
+    /// is the user's, so this is too); a new email clears it.
+    pub email_verified_at: Option<DateTime<Utc>>,
     /// When the app last reported that the member signed in
     /// (`recordSignIn`); null if it never did.
     pub last_sign_in_at: Option<DateTime<Utc>>,
@@ -323,9 +330,93 @@ impl From<MemberView> for Member {
             updated_at: m.updated_at.and_utc(),
             retired_at: m.retired_at.map(|t| t.and_utc()),
             invited_at: m.invited_at.map(|t| t.and_utc()),
+            invitation: m.invitation.map(Invitation::from),
+            email_verified_at: user.email_verified_at.map(|t| t.and_utc()),
             last_sign_in_at: m.last_sign_in_at.map(|t| t.and_utc()),
             groups: groups.into_iter().map(MemberGroup::from).collect(),
             version: m.version,
+        }
+    }
+}
+
+/// An invitation's status.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvitationStatus {
+    /// Its link works until `expiresAt`.
+    Pending,
+    Accepted,
+    /// Not accepted in time; `resendInvitation` or `sendInvite` issues a
+    /// new one.
+    Expired,
+    Revoked,
+    /// Never invited (a filter value; a member never invited has no
+    /// `invitation`).
+    None,
+}
+
+impl InvitationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Accepted => "accepted",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+            Self::None => "none",
+        }
+    }
+
+    fn from_str(status: &str) -> Self {
+        match status {
+            "pending" => Self::Pending,
+            "accepted" => Self::Accepted,
+            "expired" => Self::Expired,
+            _ => Self::Revoked,
+        }
+    }
+}
+
+/// The state of an invitation mail Roster sends.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvitationMailStatus {
+    /// Waiting to be sent (or for its next attempt after a failure).
+    Queued,
+    /// The mail server took it.
+    Sent,
+    /// Given up: refused for good, or failing for too long.
+    Failed,
+    /// Not sent: the invitation was accepted, revoked or replaced first.
+    Dropped,
+}
+
+/// A member's current invitation.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Invitation {
+    pub status: InvitationStatus,
+    pub invited_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    /// The mail, when Roster sends invitations itself (`ROSTER_SMTP_URL`);
+    /// null when no mail was asked for.
+    pub mail_status: Option<InvitationMailStatus>,
+    /// Why the last attempt to send the mail failed.
+    pub mail_error: Option<String>,
+}
+
+impl From<InvitationView> for Invitation {
+    fn from(v: InvitationView) -> Self {
+        Self {
+            status: InvitationStatus::from_str(v.status),
+            invited_at: v.invited_at.map(|t| t.and_utc()),
+            expires_at: v.expires_at.map(|t| t.and_utc()),
+            accepted_at: v.accepted_at.map(|t| t.and_utc()),
+            mail_status: v.mail_status.as_deref().and_then(|s| match s {
+                "queued" => Some(InvitationMailStatus::Queued),
+                "sent" => Some(InvitationMailStatus::Sent),
+                "failed" => Some(InvitationMailStatus::Failed),
+                "dropped" => Some(InvitationMailStatus::Dropped),
+                _ => None,
+            }),
+            mail_error: v.mail_error,
         }
     }
 }

@@ -63,8 +63,16 @@ pub fn sdl() -> String {
 impl From<Error> for async_graphql::Error {
     fn from(error: Error) -> Self {
         let code = error.code();
-        async_graphql::Error::new(error.to_string())
-            .extend_with(|_, ext| ext.set("code", code.as_str()))
+        let retry_at = match &error {
+            Error::RateLimited { retry_at, .. } => *retry_at,
+            _ => None,
+        };
+        async_graphql::Error::new(error.to_string()).extend_with(|_, ext| {
+            ext.set("code", code.as_str());
+            if let Some(at) = retry_at {
+                ext.set("retryAt", at.and_utc().to_rfc3339());
+            }
+        })
     }
 }
 

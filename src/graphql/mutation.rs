@@ -27,6 +27,7 @@ impl MutationRoot {
     /// group membership when `groupId` is given, in one transaction. An
     /// email that already belongs to a user adds that user, unchanged, with
     /// `result: "created"` too; already a member here: DUPLICATE.
+    /// `sendInvite: true` invites them (see `acceptInvitation`).
     #[expect(clippy::too_many_arguments, reason = "the contract's argument list")]
     async fn create_user(
         &self,
@@ -40,6 +41,7 @@ impl MutationRoot {
         group_id: Option<Uuid>,
         external_id: Option<String>,
         role: Option<String>,
+        send_invite: Option<bool>,
     ) -> async_graphql::Result<MutationResult> {
         let (service, who) = caller(ctx)?;
         let input = NewMember {
@@ -52,6 +54,7 @@ impl MutationRoot {
             group_id: group_id.map(Into::into),
             external_id,
             role,
+            send_invite: send_invite.unwrap_or(false),
         };
         mutation_result(service.create_user(who, input).await)
     }
@@ -112,6 +115,55 @@ impl MutationRoot {
                 .record_sign_in(who, org.map(Into::into), user_id.into(), at)
                 .await,
         )
+    }
+
+    /// Issues a new invitation link to a member who has not accepted one
+    /// (the old link stops working) and sends it again. An accepted
+    /// invitation is CONFLICT; counts against the org's hourly limit
+    /// (RATE_LIMITED).
+    async fn resend_invitation(
+        &self,
+        ctx: &Context<'_>,
+        org: Option<Uuid>,
+        user_id: Uuid,
+    ) -> async_graphql::Result<MutationResult> {
+        let (service, who) = caller(ctx)?;
+        mutation_result(
+            service
+                .resend_invitation(who, org.map(Into::into), user_id.into())
+                .await,
+        )
+    }
+
+    /// Revokes the member's pending invitation: its link stops working and
+    /// a mail not yet sent is not sent. No pending invitation: CONFLICT.
+    async fn revoke_invitation(
+        &self,
+        ctx: &Context<'_>,
+        org: Option<Uuid>,
+        user_id: Uuid,
+    ) -> async_graphql::Result<MutationResult> {
+        let (service, who) = caller(ctx)?;
+        mutation_result(
+            service
+                .revoke_invitation(who, org.map(Into::into), user_id.into())
+                .await,
+        )
+    }
+
+    /// Accepts an invitation with the token from its link, once the person
+    /// who followed it signed in to the app; called by the app's backend
+    /// (`members:write`). The invitation becomes ACCEPTED and the user's
+    /// email verified; `id` is the member's user id. A token that is
+    /// unknown, expired, revoked, already used or another org's gets one
+    /// and the same NOT_FOUND.
+    async fn accept_invitation(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+    ) -> async_graphql::Result<MutationResult> {
+        let (service, who) = caller(ctx)?;
+        mutation_result(service.accept_invitation(who, token).await)
     }
 
     /// Changes only the given fields: `status` (`active` | `retired`),
@@ -424,8 +476,9 @@ impl MutationRoot {
     /// fields. Selecting `member` needs `members:read` (and its `groups`
     /// `groups:read`), checked before anything is written. `groups` (names) become the member's groups exactly.
     /// Profile fields of a user this org does not manage stay as they are
-    /// and are listed in `ignoredFields`. `sendInvite: true` records `invitedAt`
-    /// for the mailer that sends invitations. With `ifVersion` (the member's
+    /// and are listed in `ignoredFields`. `sendInvite: true` invites an
+    /// active member with no pending or accepted invitation (an accepted
+    /// one is `unchanged`). With `ifVersion` (the member's
     /// `version`), nothing is written unless the member exists and is still
     /// at that version: `CONFLICT`.
     #[expect(clippy::too_many_arguments, reason = "the contract's argument list")]

@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 
 use super::events::{EventConnection, event_connection, event_query};
 use super::members::{
-    AttributeFilter, Member, MemberSort, MemberStatusEnum, RoleEnum, SortDirection,
+    AttributeFilter, InvitationStatus, Member, MemberSort, MemberStatusEnum, RoleEnum,
+    SortDirection,
 };
 use super::scalars::Uuid;
 use super::tokens::ApiToken;
@@ -321,7 +322,10 @@ impl QueryRoot {
     /// `attribute` pair must match exactly; the created/updated bounds are
     /// exclusive and refer to the membership. `lastSignInBefore` also
     /// matches members who never signed in, `lastSignInAfter` does not;
-    /// `signedIn: false` matches only those who never did. Cursors are tied to the sort
+    /// `signedIn: false` matches only those who never did.
+    /// `invitationStatuses` matches the invitation's status now (`NONE`:
+    /// never invited); `invitedAfter`/`invitedBefore` bound when the
+    /// current invitation was issued. Cursors are tied to the sort
     /// (default NAME ASC) and stay valid while members are added.
     /// `totalCount` counts all matches and costs a query only when
     /// selected.
@@ -347,6 +351,9 @@ impl QueryRoot {
         last_sign_in_after: Option<DateTime<Utc>>,
         last_sign_in_before: Option<DateTime<Utc>>,
         signed_in: Option<bool>,
+        invitation_statuses: Option<Vec<InvitationStatus>>,
+        invited_after: Option<DateTime<Utc>>,
+        invited_before: Option<DateTime<Utc>>,
         sort_by: Option<MemberSort>,
     ) -> async_graphql::Result<Connection<MemberCursor, Member, ConnectionTotals, EmptyFields>>
     {
@@ -389,6 +396,13 @@ impl QueryRoot {
             last_sign_in_after: last_sign_in_after.map(|t| t.naive_utc()),
             last_sign_in_before: last_sign_in_before.map(|t| t.naive_utc()),
             signed_in,
+            invitation_statuses: invitation_statuses
+                .unwrap_or_default()
+                .into_iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
+            invited_after: invited_after.map(|t| t.naive_utc()),
+            invited_before: invited_before.map(|t| t.naive_utc()),
             sort: sort_by.map(|s| s.field.into()),
             ascending: sort_by.is_none_or(|s| s.direction == SortDirection::Asc),
             with_total: look.field("totalCount").exists(),

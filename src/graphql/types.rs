@@ -22,6 +22,8 @@ pub enum ErrorCode {
     LastAdmin,
     SelfAction,
     Conflict,
+    /// Past a limit; the message says when there is room again.
+    RateLimited,
 }
 
 /// What a mutation did. Business failures come back here with
@@ -63,6 +65,7 @@ impl ErrorCode {
             Code::LastAdmin => Self::LastAdmin,
             Code::SelfAction => Self::SelfAction,
             Code::Conflict => Self::Conflict,
+            Code::RateLimited => Self::RateLimited,
             Code::Forbidden | Code::Unavailable | Code::Internal => return None,
         })
     }

@@ -108,6 +108,7 @@ fn from_service(e: &Error, filter: bool) -> HttpResponse {
         Code::LastAdmin | Code::SelfAction => {
             error(StatusCode::CONFLICT, Some("mutability"), &e.to_string())
         }
+        Code::RateLimited => error(StatusCode::TOO_MANY_REQUESTS, None, &e.to_string()),
         Code::Unavailable => error(StatusCode::SERVICE_UNAVAILABLE, None, &e.to_string()),
         Code::Internal => error(StatusCode::INTERNAL_SERVER_ERROR, None, "internal error"),
     }

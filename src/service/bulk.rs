@@ -73,7 +73,8 @@ pub(super) fn load_members(
     if ids.len() > 1 {
         crate::db::plan_each_statement(conn)?;
     }
-    let mut plan = Plan::load(conn, org, who, &[], Admins::Lock)?;
+    // Status changes and removals issue no invitations.
+    let mut plan = Plan::load(conn, org, who, &[], Admins::Lock, &Default::default())?;
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     plan.members = members::of_users(conn, &plan.org, &refs)?
         .into_iter()

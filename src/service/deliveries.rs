@@ -221,7 +221,8 @@ impl Service {
         if !waiting {
             return Ok(0);
         }
-        self.write(&Principal::cli(), |tx| {
+        let mail = self.invites.mail;
+        self.write(&Principal::cli(), move |tx| {
             let Some(position) = webhooks::dispatch_position(tx, true)? else {
                 return Ok(0);
             };
@@ -229,6 +230,16 @@ impl Service {
             let Some(last) = heads.last() else {
                 return Ok(0);
             };
+            // The outbox also asks for invitation mails, when Roster sends
+            // them.
+            if mail {
+                let at = now();
+                for event in heads.iter().filter(|e| e.kind == kind::MEMBER_INVITED) {
+                    if let Some(org) = &event.org_id {
+                        crate::db::invitations::queue_mail(tx, org, &event.target_id, at)?;
+                    }
+                }
+            }
             let last = (last.tx_id, last.ordinal);
             let mut orgs: Vec<String> = heads.iter().filter_map(|e| e.org_id.clone()).collect();
             orgs.sort_unstable();
@@ -300,6 +311,7 @@ impl Service {
     pub async fn due_deliveries(&self, id: &str, limit: i64) -> Result<Vec<DueDelivery>> {
         let id = id.to_owned();
         let retry_for = self.delivery.retry_for;
+        let invites = self.invites.clone();
         let (due, settled) = self
             .read(move |conn| {
                 let at = now();
@@ -322,11 +334,30 @@ impl Service {
                         continue;
                     }
                     match found.remove(&row.event_id) {
-                        Some(event) => due.push(DueDelivery {
-                            id: row.id,
-                            event_id: row.event_id,
-                            body: EventView::from_row(event)?.to_json().to_string(),
-                        }),
+                        Some(event) => {
+                            // An invitation's webhook carries its link,
+                            // made now: events never hold it.
+                            let link = if event.kind == kind::MEMBER_INVITED {
+                                Some(super::invitations::link_for_event(
+                                    conn,
+                                    &invites,
+                                    event.org_id.as_deref(),
+                                    &event.target_id,
+                                    &event.changes,
+                                )?)
+                            } else {
+                                None
+                            };
+                            let mut body = EventView::from_row(event)?.to_json();
+                            if let (Some(link), Some(fields)) = (link, body.as_object_mut()) {
+                                fields.insert("link".into(), link.into());
+                            }
+                            due.push(DueDelivery {
+                                id: row.id,
+                                event_id: row.event_id,
+                                body: body.to_string(),
+                            })
+                        }
                         None => settled.push((row.id, "the event is no longer kept".into())),
                     }
                 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use chrono::NaiveDateTime;
 
 use super::views::MemberView;
-use super::{MAX_PAGE, Service, search_query};
+use super::{MAX_PAGE, Service, now, search_query};
 use crate::auth::{Principal, Scope};
 use crate::db::members::{MemberBy, MemberFilter, Slice};
 use crate::db::models::{MemberGroupRow, MemberRow};
@@ -68,6 +68,11 @@ pub struct MemberQuery {
     pub last_sign_in_after: Option<NaiveDateTime>,
     pub last_sign_in_before: Option<NaiveDateTime>,
     pub signed_in: Option<bool>,
+    /// `pending`, `accepted`, `expired`, `revoked` or `none` (never
+    /// invited); empty for any.
+    pub invitation_statuses: Vec<String>,
+    pub invited_after: Option<NaiveDateTime>,
+    pub invited_before: Option<NaiveDateTime>,
     pub sort: Option<SortField>,
     pub ascending: bool,
     pub with_total: bool,
@@ -210,6 +215,8 @@ impl Service {
             ("updatedBefore", query.updated_before),
             ("lastSignInAfter", query.last_sign_in_after),
             ("lastSignInBefore", query.last_sign_in_before),
+            ("invitedAfter", query.invited_after),
+            ("invitedBefore", query.invited_before),
         ] {
             if at.is_some_and(|at| !storable_time(at)) {
                 return Err(Error::invalid(format!(
@@ -246,6 +253,9 @@ impl Service {
             last_sign_in_after: query.last_sign_in_after,
             last_sign_in_before: query.last_sign_in_before,
             signed_in: query.signed_in,
+            invitations: invitation_filter(&query.invitation_statuses, now())?,
+            invited_after: query.invited_after,
+            invited_before: query.invited_before,
         };
         let slice = Slice {
             field,
@@ -303,4 +313,47 @@ impl Service {
 fn storable_time(at: NaiveDateTime) -> bool {
     use chrono::Datelike;
     (1..=9999).contains(&at.year())
+}
+
+/// The members filter of `invitationStatuses`; `None` for any.
+fn invitation_filter(
+    statuses: &[String],
+    at: NaiveDateTime,
+) -> Result<Option<crate::db::members::InvitationFilter>> {
+    use super::invitations::status;
+    if statuses.is_empty() {
+        return Ok(None);
+    }
+    let has = |s: &str| statuses.iter().any(|x| x == s);
+    let (pending, expired) = (has(status::PENDING), has(status::EXPIRED));
+    if let Some(other) = statuses.iter().find(|s| {
+        ![
+            status::PENDING,
+            status::ACCEPTED,
+            status::EXPIRED,
+            status::REVOKED,
+            "none",
+        ]
+        .contains(&s.as_str())
+    }) {
+        return Err(Error::invalid(format!("unknown invitation status {other}")));
+    }
+    // The first and last instants both databases store.
+    let earliest = crate::db::models::NEVER_SIGNED_IN;
+    let latest = chrono::NaiveDate::from_ymd_opt(9999, 12, 31)
+        .and_then(|d| d.and_hms_opt(23, 59, 59))
+        .unwrap_or(earliest);
+    let (from, to) = match (pending, expired) {
+        (true, true) => (earliest, latest),
+        (true, false) => (at, latest),
+        (false, true) => (earliest, at),
+        (false, false) => (at, at),
+    };
+    Ok(Some(crate::db::members::InvitationFilter {
+        accepted: has(status::ACCEPTED),
+        revoked: has(status::REVOKED),
+        pending_from: from,
+        pending_to: to,
+        none: has("none"),
+    }))
 }

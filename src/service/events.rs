@@ -29,6 +29,7 @@ pub mod kind {
     pub const MEMBER_RETIRED: &str = "member.retired";
     pub const MEMBER_REACTIVATED: &str = "member.reactivated";
     pub const MEMBER_REMOVED: &str = "member.removed";
+    pub const MEMBER_INVITED: &str = "member.invited";
     pub const USER_UPDATED: &str = "user.updated";
     pub const GROUP_CREATED: &str = "group.created";
     pub const GROUP_UPDATED: &str = "group.updated";
@@ -49,12 +50,13 @@ pub mod kind {
     pub const WEBHOOK_DISABLED: &str = "webhook.disabled";
 
     /// Every type, in the order the docs list them.
-    pub const ALL: [&str; 23] = [
+    pub const ALL: [&str; 24] = [
         MEMBER_CREATED,
         MEMBER_UPDATED,
         MEMBER_RETIRED,
         MEMBER_REACTIVATED,
         MEMBER_REMOVED,
+        MEMBER_INVITED,
         USER_UPDATED,
         GROUP_CREATED,
         GROUP_UPDATED,
@@ -338,10 +340,8 @@ pub(super) fn member_changed(before: &MembershipRow, changes: &MembershipChanges
             Attributes::from_db(attributes),
         );
     }
-    if let Some(invited) = &changes.invited_at {
-        let at = |t: &Option<NaiveDateTime>| json!(t.map(|t| t.and_utc().to_rfc3339()));
-        draft = draft.change("invitedAt", at(&before.invited_at), at(invited));
-    }
+    // An invitation issued is its own event (`member.invited`); one that
+    // ends is recorded where it ends (see `invitations`).
     for (field, old, new) in [
         (
             "firstName",

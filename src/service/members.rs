@@ -43,6 +43,8 @@ pub struct NewMember {
     pub group_id: Option<GroupId>,
     pub external_id: Option<String>,
     pub role: Option<String>,
+    /// Invite them (see `docs/invitations.md`).
+    pub send_invite: bool,
 }
 
 /// `addOrgMember`'s input, as given.
@@ -232,6 +234,8 @@ impl Service {
             timezone: None,
         };
         let caller = who.clone();
+        let send_invite = input.send_invite;
+        let invites = self.invites.clone();
         self.write(who, move |conn| {
             let who = &caller;
             ensure_org(conn, org)?;
@@ -269,7 +273,10 @@ impl Service {
                 // Known elsewhere: this org keeps the profile it supplied.
                 own.clone().apply_to(&mut membership);
             }
+            let invitation = send_invite
+                .then(|| super::invitations::issue_on_new(&mut membership, now(), &invites));
             records += conn.create_member(&user, managed, &membership)?;
+            conn.issue_invitations(&org_db, who, invitation.as_slice(), &invites)?;
             if let Some(group_id) = group_id {
                 let group = groups::find(conn, &org_db, &group_id.as_db())?
                     .ok_or_else(|| Error::not_found("no group with this id in this org"))?;

@@ -15,6 +15,7 @@ mod deliveries;
 mod directory;
 mod events;
 mod groups;
+mod invitations;
 mod members;
 mod orgs;
 mod plan;
@@ -41,6 +42,10 @@ pub use deliveries::{
 pub use directory::{MemberKey, MemberPage, MemberQuery, Position};
 pub use events::{EventQuery, EventView, Position as EventPosition, Tx, kind as event_kind};
 pub use groups::{GroupInput, GroupUpdate};
+pub use invitations::{
+    InvitationMail, InviteSettings, KEY_NAME as INVITATION_KEY_NAME, MailJob, MailOutcome,
+    UNUSABLE_TOKEN,
+};
 pub use members::{FindUsers, MemberUpdate, NewMember, NewOrgMember};
 pub use orgs::{OrgKey, OrgUpdate};
 pub use plan::Failure;
@@ -54,8 +59,8 @@ pub use sync::{
 };
 pub use tokens::{ApiTokenView, CreatedApiToken, DEFAULT_API_TOKEN_MAX_TTL, NewApiToken};
 pub use views::{
-    FoundUser, GroupUserView, GroupView, MemberGroupView, MemberView, MembershipView, OrgView,
-    UserView,
+    FoundUser, GroupUserView, GroupView, InvitationView, MemberGroupView, MemberView,
+    MembershipView, OrgView, UserView,
 };
 pub use webhooks::{
     AttemptView, DeliveryView, MAX_REDELIVER, NewWebhook, Redelivered, WebhookUpdate, WebhookView,
@@ -182,6 +187,8 @@ pub struct Service {
     webhook_policy: crate::domain::webhook::AddressPolicy,
     delivery: DeliverySettings,
     delivery_stats: Arc<DeliveryStats>,
+    /// How invitations are issued, limited and linked.
+    invites: Arc<InviteSettings>,
     /// Woken when a write on this instance recorded events, so that the
     /// delivery worker need not wait for its next poll.
     wake: Arc<tokio::sync::Notify>,
@@ -206,8 +213,19 @@ impl Service {
             webhook_policy: Default::default(),
             delivery: DeliverySettings::default(),
             delivery_stats: Arc::default(),
+            invites: Arc::default(),
             wake: Arc::default(),
         }
+    }
+
+    /// How invitations are issued, limited and linked.
+    pub fn with_invitations(mut self, settings: InviteSettings) -> Self {
+        self.invites = Arc::new(settings);
+        self
+    }
+
+    pub fn invitations(&self) -> &InviteSettings {
+        &self.invites
     }
 
     /// The longest lifetime `createApiToken` grants.

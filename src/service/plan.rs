@@ -7,8 +7,12 @@
 //! records after it see only what will really be written.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use super::events::{self, Draft, Tx};
+use super::invitations::{
+    InviteSettings, Issue, invitation_lapsed, issue_on_change, issue_on_new, wants_invitation,
+};
 use super::profile::{OwnProfile, add_own_profile_changes, apply_own_profile_changes, seen_by_org};
 use super::rows::{new_group_member, new_membership, new_user};
 use super::rules::{PowerChange, check_last_admin, check_self_action};
@@ -216,6 +220,8 @@ pub(super) struct Writes {
     pub(super) membership_changes: Vec<(String, MembershipChanges)>,
     pub(super) group_removals: Vec<(String, String)>,
     pub(super) group_additions: Vec<GroupMembershipRow>,
+    /// Invitations issued on the memberships above, written after them.
+    pub(super) invitations: Vec<Issue>,
     /// The events of these writes, drafted as each was planned (when the
     /// state before it is at hand), recorded when they are applied.
     pub(super) events: Vec<Draft>,
@@ -240,6 +246,9 @@ pub(super) struct Plan {
     /// Whether the plan is only reported (see [`Plan::may_take_email`]).
     pub(super) dry_run: bool,
     pub(super) writes: Writes,
+    /// Who writes, and how their invitations are issued.
+    who: Principal,
+    invites: Arc<InviteSettings>,
 }
 
 /// One record's effect, worked out before anything in the plan changes.
@@ -251,6 +260,7 @@ pub(super) struct Effect {
     pub(super) membership_changes: Option<MembershipChanges>,
     pub(super) group_removals: Vec<String>,
     pub(super) group_additions: Vec<GroupMembershipRow>,
+    pub(super) invitation: Option<Issue>,
     pub(super) ignored: Vec<&'static str>,
 }
 
@@ -290,6 +300,7 @@ impl Plan {
         who: &Principal,
         records: &[&Checked],
         admins: Admins,
+        invites: &Arc<InviteSettings>,
     ) -> Result<Self> {
         if records.len() > 1 {
             crate::db::plan_each_statement(conn)?;
@@ -362,6 +373,8 @@ impl Plan {
             org,
             dry_run: false,
             writes: Writes::default(),
+            who: who.clone(),
+            invites: invites.clone(),
         })
     }
 
@@ -504,11 +517,11 @@ impl Plan {
                 if let Some(attributes) = &record.attributes {
                     row.attributes = attributes.clone();
                 }
-                if record.send_invite {
-                    row.invited_at = Some(at);
-                }
                 if let Some(own) = own_profile {
                     own.apply_to(&mut row);
+                }
+                if record.send_invite && wants_invitation(&row, at) {
+                    effect.invitation = Some(issue_on_new(&mut row, at, &self.invites));
                 }
                 effect.new_membership = Some(row);
             }
@@ -516,6 +529,12 @@ impl Plan {
                 let mut changes = self.membership_changes(current, record, at)?;
                 if let Some(own) = &own_changes {
                     add_own_profile_changes(&mut changes, own);
+                }
+                let active_after = changes.status.as_deref().unwrap_or(current.status.as_str())
+                    == MemberStatus::Active.as_str();
+                if record.send_invite && active_after && invitation_lapsed(current, at) {
+                    effect.invitation =
+                        Some(issue_on_change(current, &mut changes, at, &self.invites));
                 }
                 if !changes.is_empty() || effect.user_changes.is_some() {
                     let mut changes = changes;
@@ -672,9 +691,6 @@ impl Plan {
         {
             changes.attributes = Some(attributes.clone());
         }
-        if record.send_invite {
-            changes.invited_at = Some(Some(at));
-        }
         Ok(changes)
     }
 
@@ -756,12 +772,16 @@ impl Plan {
         )?;
         tx.add_many_to_groups(&writes.group_additions)?;
         tx.record_all(std::mem::take(&mut writes.events));
+        tx.issue_invitations(&org, &self.who, &writes.invitations, &self.invites)?;
         Ok(())
     }
 
     /// Takes a record's effect into the plan, drafting its events.
     pub(super) fn commit(&mut self, user_id: &str, effect: Effect) {
         self.draft_events(user_id, &effect);
+        if let Some(issue) = effect.invitation {
+            self.writes.invitations.push(issue);
+        }
         if let Some(user) = effect.new_user {
             self.users_by_email
                 .insert(user.email.clone(), user.id.clone());
@@ -810,6 +830,12 @@ impl Plan {
                 }
                 if let Some(attributes) = &changes.attributes {
                     member.attributes = attributes.clone();
+                }
+                if let Some(status) = &changes.invitation_status {
+                    member.invitation_status = status.clone();
+                }
+                if let Some(expires) = &changes.invitation_expires_at {
+                    member.invitation_expires_at = *expires;
                 }
                 apply_own_profile_changes(member, &changes);
                 if member.role == Role::Admin.as_str()

@@ -42,6 +42,7 @@ pub(super) fn new_user(email: String, profile: OwnProfile, at: NaiveDateTime) ->
         timezone: profile.timezone,
         created_at: at,
         updated_at: at,
+        email_verified_at: None,
     }
 }
 
@@ -80,6 +81,11 @@ pub(super) fn new_membership(
         version: 1,
         idp_user_name: None,
         last_sign_in_at: crate::db::models::NEVER_SIGNED_IN,
+        invitation_status: None,
+        invitation_expires_at: None,
+        invitation_accepted_at: None,
+        invitation_mail_status: None,
+        invitation_mail_error: None,
     }
 }
 

@@ -91,15 +91,12 @@ pub struct SyncReport {
     pub retirements: Vec<Retirement>,
 }
 
-/// A sync record checked: it needs an email, and sends no invitation.
+/// A sync record checked: it needs an email.
 fn check_sync_record(record: &MemberRecord) -> Result<Checked> {
     if record.email.as_deref().is_none_or(|e| e.trim().is_empty()) {
         return Err(Error::invalid("every sync record needs an email"));
     }
-    check(MemberRecord {
-        send_invite: false,
-        ..record.clone()
-    })
+    check(record.clone())
 }
 
 fn needs_groups_write(records: &[MemberRecord]) -> bool {
@@ -119,6 +116,7 @@ impl Service {
         let create_only = input.create_only;
         let touches_rights = record.role.is_some() || record.status.is_some();
         let who = who.clone();
+        let invites = self.invites.clone();
         let done = self
             .write(&who.clone(), move |conn| {
                 ensure_org(conn, org)?;
@@ -136,7 +134,7 @@ impl Service {
                     super::rules::check_version("member", current, Some(expected))?;
                 }
                 let guard = Admins::when(record.role.is_some() || record.status.is_some(), false);
-                let mut plan = Plan::load(conn, org, &who, &[&record], guard)?;
+                let mut plan = Plan::load(conn, org, &who, &[&record], guard, &invites)?;
                 if create_only && plan.resolve(&record)?.1.is_some() {
                     return Err(Error::Duplicate(
                         "a member with this email or externalId is already in this org".into(),
@@ -220,6 +218,7 @@ impl Service {
             dry_run || (!skip_failed && records.iter().any(|r| check_sync_record(r).is_err()));
         let who_outer = who.clone();
         let who = who.clone();
+        let invites = self.invites.clone();
         let work = move |conn: &mut Tx<'_>| -> Result<Finish<SyncReport>> {
             ensure_org(conn, org)?;
             let guard = Admins::when(can_remove_power, plan_only);
@@ -249,7 +248,7 @@ impl Service {
             let load = |conn: &mut Tx<'_>, valid: &[&Checked], admins: &mut Option<_>| {
                 let known: Option<HashSet<String>> = admins.take();
                 let reads = if known.is_some() { Admins::Skip } else { guard };
-                Plan::load(conn, org, &who, valid, reads).map(|mut plan| {
+                Plan::load(conn, org, &who, valid, reads, &invites).map(|mut plan| {
                     if let Some(known) = known {
                         plan.active_admins = known;
                     }

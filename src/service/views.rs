@@ -108,6 +108,8 @@ pub struct UserView {
     pub timezone: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// When a person accepted an invitation sent to this email.
+    pub email_verified_at: Option<NaiveDateTime>,
 }
 
 impl UserView {
@@ -123,6 +125,7 @@ impl UserView {
             timezone: row.timezone,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            email_verified_at: row.email_verified_at,
         })
     }
 }
@@ -148,6 +151,23 @@ pub struct MembershipView {
     pub idp_user_name: Option<String>,
     /// When the app last reported a sign-in; `None` for never.
     pub last_sign_in_at: Option<NaiveDateTime>,
+    /// The current invitation; `None` when never invited.
+    pub invitation: Option<InvitationView>,
+}
+
+/// A member's current invitation as it reads now.
+#[derive(Debug, Clone)]
+pub struct InvitationView {
+    /// `pending`, `accepted`, `expired` or `revoked`.
+    pub status: &'static str,
+    pub invited_at: Option<NaiveDateTime>,
+    pub expires_at: Option<NaiveDateTime>,
+    pub accepted_at: Option<NaiveDateTime>,
+    /// The mail's state when Roster sends it: `queued`, `sent`, `failed`
+    /// or `dropped`; `None` when no mail was asked for.
+    pub mail_status: Option<String>,
+    /// Why the last attempt to send it failed.
+    pub mail_error: Option<String>,
 }
 
 impl MembershipView {
@@ -167,6 +187,16 @@ impl MembershipView {
             idp_user_name: row.idp_user_name.clone(),
             last_sign_in_at: (row.last_sign_in_at != crate::db::models::NEVER_SIGNED_IN)
                 .then_some(row.last_sign_in_at),
+            invitation: super::invitations::shown_status(row, super::now()).map(|status| {
+                InvitationView {
+                    status,
+                    invited_at: row.invited_at,
+                    expires_at: row.invitation_expires_at,
+                    accepted_at: row.invitation_accepted_at,
+                    mail_status: row.invitation_mail_status.clone(),
+                    mail_error: row.invitation_mail_error.clone(),
+                }
+            }),
         })
     }
 }

@@ -191,6 +191,37 @@ impl TestApp {
         spawn_with(self.database_url.clone(), Storage::Shared, extra).await
     }
 
+    /// A handle on a server at `base` (another process) that uses this
+    /// test's database.
+    pub fn at(&self, base: String) -> TestApp {
+        TestApp {
+            base,
+            client: reqwest::Client::new(),
+            service: self.service.clone(),
+            database_url: self.database_url.clone(),
+            _storage: Storage::Shared,
+        }
+    }
+
+    /// The text column `t` of each row `sql` selects, read from the test's
+    /// database behind the server's back.
+    pub fn column_text(&self, sql: &str) -> Vec<String> {
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            t: String,
+        }
+        let rows: Vec<Row> = if self.is_postgres() {
+            let mut conn = PgConnection::establish(&self.database_url).expect("open PostgreSQL");
+            diesel::sql_query(sql).load(&mut conn).expect("run SQL")
+        } else {
+            let path = self.database_url.trim_start_matches("sqlite://");
+            let mut conn = diesel::SqliteConnection::establish(path).expect("open SQLite");
+            diesel::sql_query(sql).load(&mut conn).expect("run SQL")
+        };
+        rows.into_iter().map(|r| r.t).collect()
+    }
+
     pub fn is_postgres(&self) -> bool {
         self.database_url.starts_with("postgres")
     }

@@ -16,7 +16,7 @@ use crate::helpers::*;
 
 /// How the receiver answers.
 #[derive(Debug, Clone, Copy)]
-enum Answer {
+pub(crate) enum Answer {
     Ok,
     /// `n` answers of `status`, then 200.
     FailFirst(usize, u16),
@@ -26,14 +26,14 @@ enum Answer {
 }
 
 #[derive(Debug, Clone)]
-struct Received {
+pub(crate) struct Received {
     path: String,
     headers: reqwest::header::HeaderMap,
     body: String,
 }
 
 impl Received {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).expect("a JSON body")
     }
 
@@ -60,8 +60,8 @@ struct State {
 }
 
 /// An HTTP server on 127.0.0.1 that records every request.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     state: Arc<Mutex<State>>,
 }
 
@@ -108,7 +108,7 @@ async fn receive(
 }
 
 impl Receiver {
-    fn start(answer: Answer) -> Self {
+    pub(crate) fn start(answer: Answer) -> Self {
         let state = Arc::new(Mutex::new(State {
             answer,
             received: Vec::new(),
@@ -165,7 +165,7 @@ impl Receiver {
     }
 
     /// Waits for `count` deliveries of events of `kind`.
-    async fn wait_for(&self, kind: &str, count: usize) -> Vec<Received> {
+    pub(crate) async fn wait_for(&self, kind: &str, count: usize) -> Vec<Received> {
         let received = self
             .wait_until(&format!("{count} {kind}"), |r| {
                 r.iter().filter(|r| r.json()["type"] == kind).count() >= count
@@ -180,7 +180,12 @@ impl Receiver {
 
 const WEBHOOK: &str = "id url description types enabled disabledReason failingSince previousSecretExpiresAt createdBy createdAt updatedAt";
 
-async fn create_webhook(app: &TestApp, token: &str, url: &str, types: &[&str]) -> (Uuid, String) {
+pub(crate) async fn create_webhook(
+    app: &TestApp,
+    token: &str,
+    url: &str,
+    types: &[&str],
+) -> (Uuid, String) {
     let query = format!(
         "mutation($url: String!, $types: [String!]) {{ r: createWebhook(url: $url, types: $types, description: \"test\") {{ result secret error errorCode webhook {{ {WEBHOOK} }} }} }}"
     );

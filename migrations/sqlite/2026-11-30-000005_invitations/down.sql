@@ -1,0 +1,10 @@
+DROP TABLE server_keys;
+DROP TABLE invitation_issues;
+DROP TABLE invitations;
+ALTER TABLE users DROP COLUMN email_verified_at;
+DROP INDEX memberships_org_invited;
+ALTER TABLE memberships DROP COLUMN invitation_mail_error;
+ALTER TABLE memberships DROP COLUMN invitation_mail_status;
+ALTER TABLE memberships DROP COLUMN invitation_accepted_at;
+ALTER TABLE memberships DROP COLUMN invitation_expires_at;
+ALTER TABLE memberships DROP COLUMN invitation_status;
