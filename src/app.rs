@@ -155,6 +155,9 @@ fn prune_in_background(service: Service, retention: std::time::Duration) {
                 Ok(pruned) => tracing::info!(pruned, "old events pruned"),
                 Err(error) => tracing::warn!(%error, "pruning events failed"),
             }
+            if let Err(error) = service.prune_invitation_counts().await {
+                tracing::warn!(%error, "pruning invitation counts failed");
+            }
             actix_web::rt::time::sleep(PRUNE_EVERY).await;
         }
     });
@@ -223,6 +226,15 @@ fn invitations(
     if serve.invite_rate == 0 {
         return Err(StartError("ROSTER_INVITE_RATE must be at least 1".into()));
     }
+    let (shortest, longest) = (
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(366 * 24 * 3600),
+    );
+    if serve.invite_ttl < shortest || serve.invite_ttl > longest {
+        return Err(StartError(
+            "ROSTER_INVITE_TTL must be between 1s and 366d".into(),
+        ));
+    }
     let key = match &serve.invite_secret {
         Some(secret) if secret.len() < MIN_SECRET_BYTES => {
             return Err(StartError(format!(
@@ -231,6 +243,12 @@ fn invitations(
         }
         Some(secret) => InviteSettings::key_from_secret(secret.as_bytes()),
         None => {
+            if serve.invite_url.is_some() {
+                tracing::warn!(
+                    "ROSTER_INVITE_SECRET is not set: invitation links are made with a key \
+                     kept in the database, so a copy of the database can make them"
+                );
+            }
             let fresh: [u8; 32] = rand::random();
             let fresh: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
             let stored = db

@@ -181,18 +181,21 @@ pub struct MailAttempted {
     pub mail_sent_at: Option<NaiveDateTime>,
 }
 
-/// Records an attempt on the issue `id`, if it is still the current one.
+/// Records an attempt on the issue `id`, if it is still the current one
+/// and its lease is still the one taken for this attempt (`lease`).
 pub fn record_mail(
     conn: &mut DbConn,
     org_id: &str,
     user_id: &str,
     id: &str,
+    lease: NaiveDateTime,
     attempted: &MailAttempted,
 ) -> QueryResult<usize> {
     let recorded = diesel::update(
         invitations::table
             .find((org_id, user_id))
-            .filter(invitations::id.eq(id)),
+            .filter(invitations::id.eq(id))
+            .filter(invitations::mail_lease_until.eq(lease)),
     )
     .set(attempted)
     .execute(conn)?;

@@ -24,6 +24,24 @@ pub fn find(conn: &mut DbConn, org_id: &str, user_id: &str) -> QueryResult<Optio
         .optional()
 }
 
+/// The membership, locked until the transaction ends on PostgreSQL (SQLite
+/// write transactions run one at a time).
+pub fn find_locked(
+    conn: &mut DbConn,
+    org_id: &str,
+    user_id: &str,
+) -> QueryResult<Option<MembershipRow>> {
+    if let DbConn::Postgres(pg) = conn {
+        return memberships::table
+            .find((org_id, user_id))
+            .select(MembershipRow::as_select())
+            .for_update()
+            .first(pg)
+            .optional();
+    }
+    find(conn, org_id, user_id)
+}
+
 /// When the member last signed in (`NEVER_SIGNED_IN` for never), if they
 /// are a member.
 pub fn last_sign_in(

@@ -404,6 +404,8 @@ pub struct InvitationRow {
     pub id: String,
     pub nonce: String,
     pub token_hash: Option<String>,
+    /// The address the link was sent to.
+    pub email: String,
     pub invited_by: String,
     pub inviter_name: String,
     pub mail_status: Option<String>,

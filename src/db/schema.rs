@@ -192,6 +192,7 @@ diesel::table! {
         id -> Text,
         nonce -> Text,
         token_hash -> Nullable<Text>,
+        email -> Text,
         invited_by -> Text,
         inviter_name -> Text,
         mail_status -> Nullable<Text>,

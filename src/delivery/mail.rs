@@ -111,10 +111,24 @@ impl Mailer {
     pub async fn send(&self, message: Message) -> Result<(), MailError> {
         match self.transport.send(message).await {
             Ok(_) => Ok(()),
-            Err(e) => Err(MailError {
-                message: format!("the mail server did not take the mail: {e}"),
-                permanent: e.is_permanent(),
-            }),
+            Err(e) => {
+                // The detail (host, addresses, TLS) is for the operator's
+                // log; the org's admins see what kind of failure it was.
+                tracing::warn!(error = %e, "the mail server did not take an invitation mail");
+                let message = if e.is_permanent() {
+                    "the mail server refused the mail"
+                } else if e.is_transient() {
+                    "the mail server asked to try again later"
+                } else if e.is_timeout() {
+                    "the mail server did not answer in time"
+                } else {
+                    "the mail server could not be reached"
+                };
+                Err(MailError {
+                    message: message.into(),
+                    permanent: e.is_permanent(),
+                })
+            }
         }
     }
 

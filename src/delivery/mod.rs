@@ -45,7 +45,9 @@ pub struct WorkerSettings {
 }
 
 /// Invitation mails taken per look.
-const MAILS_AT_ONCE: i64 = 20;
+/// Invitation mails taken per look: one, leased just before it is sent,
+/// so that a slow server cannot outlast the lease of mails still waiting.
+const MAILS_AT_ONCE: i64 = 1;
 
 /// Sends invitation mails as the outbox queues them (see
 /// `Service::dispatch_webhooks`), one at a time, retrying failures later.
@@ -67,13 +69,10 @@ pub fn start_mail(service: Service, mailer: mail::Mailer, poll: Duration) {
                 };
                 let outcome = match outcome {
                     Ok(()) => crate::service::MailOutcome::Sent,
-                    Err(e) => {
-                        tracing::warn!(error = %e.message, "an invitation mail was not sent");
-                        crate::service::MailOutcome::Failed {
-                            error: e.message,
-                            permanent: e.permanent,
-                        }
-                    }
+                    Err(e) => crate::service::MailOutcome::Failed {
+                        error: e.message,
+                        permanent: e.permanent,
+                    },
                 };
                 if let Err(error) = service.record_invitation_mail(job, outcome).await {
                     tracing::warn!(%error, "recording an invitation mail failed");

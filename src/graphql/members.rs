@@ -289,8 +289,8 @@ pub struct Member {
     pub invited_at: Option<DateTime<Utc>>,
     /// The member's current invitation; null when never invited.
     pub invitation: Option<Invitation>,
-    /// When a person accepted an invitation sent to this email (the email
-    /// is the user's, so this is too); a new email clears it.
+    /// When the member accepted this org's invitation, which showed the
+    /// email is theirs; null when they did not, or the email changed since.
     pub email_verified_at: Option<DateTime<Utc>>,
     /// When the app last reported that the member signed in
     /// (`recordSignIn`); null if it never did.
@@ -330,8 +330,19 @@ impl From<MemberView> for Member {
             updated_at: m.updated_at.and_utc(),
             retired_at: m.retired_at.map(|t| t.and_utc()),
             invited_at: m.invited_at.map(|t| t.and_utc()),
+            // Shown where this org's invitation was accepted, and only
+            // while the address is still the one verified: no org learns
+            // of another's invitations.
+            email_verified_at: user
+                .email_verified_at
+                .and(
+                    m.invitation
+                        .as_ref()
+                        .filter(|i| i.status == "accepted")
+                        .and_then(|i| i.accepted_at),
+                )
+                .map(|t| t.and_utc()),
             invitation: m.invitation.map(Invitation::from),
-            email_verified_at: user.email_verified_at.map(|t| t.and_utc()),
             last_sign_in_at: m.last_sign_in_at.map(|t| t.and_utc()),
             groups: groups.into_iter().map(MemberGroup::from).collect(),
             version: m.version,

@@ -337,19 +337,21 @@ impl Service {
                         Some(event) => {
                             // An invitation's webhook carries its link,
                             // made now: events never hold it.
-                            let link = if event.kind == kind::MEMBER_INVITED {
-                                Some(super::invitations::link_for_event(
-                                    conn,
-                                    &invites,
-                                    event.org_id.as_deref(),
-                                    &event.target_id,
-                                    &event.changes,
-                                )?)
-                            } else {
-                                None
-                            };
+                            let link =
+                                if event.kind == kind::MEMBER_INVITED && invites.url.is_some() {
+                                    Some(super::invitations::link_for_event(
+                                        conn,
+                                        &invites,
+                                        event.org_id.as_deref(),
+                                        &event.target_id,
+                                        &event.changes,
+                                    )?)
+                                } else {
+                                    None
+                                };
                             let mut body = EventView::from_row(event)?.to_json();
                             if let (Some(link), Some(fields)) = (link, body.as_object_mut()) {
+                                // null: no longer the member's usable one.
                                 fields.insert("link".into(), link.into());
                             }
                             due.push(DueDelivery {

@@ -240,6 +240,11 @@ impl Tx<'_> {
         let at = now();
         self.take_invitation_allowance(org, issues.len(), settings.per_hour, at)?;
         let inviter = self.inviter_name(org, who)?;
+        let ids: Vec<&str> = issues.iter().map(|i| i.user_id.as_str()).collect();
+        let emails: std::collections::HashMap<String, String> = users::with_ids(self, &ids)?
+            .into_iter()
+            .map(|u| (u.id, u.email))
+            .collect();
         for issue in issues {
             let nonce: [u8; 16] = rand::random();
             let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
@@ -250,6 +255,7 @@ impl Tx<'_> {
                 id: issue.id.clone(),
                 nonce,
                 token_hash: Some(token_hash(&token)),
+                email: emails.get(&issue.user_id).cloned().unwrap_or_default(),
                 invited_by: who.subject.clone(),
                 inviter_name: inviter.clone(),
                 mail_status: None,
@@ -347,7 +353,9 @@ impl Service {
         let caller = who.clone();
         self.write(who, move |tx| {
             let org = org.as_db();
-            let m = members::find(tx, &org, &user.as_db())?
+            // Locked: a concurrent accept, resend or revoke waits, then
+            // sees this one's outcome.
+            let m = members::find_locked(tx, &org, &user.as_db())?
                 .ok_or_else(super::rows::member_not_found)?;
             let at = now();
             match shown_status(&m, at) {
@@ -384,7 +392,7 @@ impl Service {
         let org = who.org_with(org, Scope::MembersWrite)?;
         self.write(who, move |tx| {
             let org = org.as_db();
-            let m = members::find(tx, &org, &user.as_db())?
+            let m = members::find_locked(tx, &org, &user.as_db())?
                 .ok_or_else(super::rows::member_not_found)?;
             if m.invitation_status.as_deref() != Some(status::PENDING) {
                 return Err(Error::Conflict(
@@ -426,9 +434,14 @@ impl Service {
                 return Err(unusable());
             }
             let (org, user) = (invitation.org_id.clone(), invitation.user_id.clone());
-            let m = members::find(tx, &org, &user)?.ok_or_else(unusable)?;
+            // Locked, then the token checked again: of two accepts (or an
+            // accept and a resend or revoke) at once, the second sees the
+            // first's outcome.
+            let m = members::find_locked(tx, &org, &user)?.ok_or_else(unusable)?;
+            let current = stored::find(tx, &org, &user)?;
             let at = now();
-            if shown_status(&m, at) != Some(status::PENDING)
+            if current.as_ref().and_then(|c| c.token_hash.as_deref()) != Some(hash.as_str())
+                || shown_status(&m, at) != Some(status::PENDING)
                 || m.status != MemberStatus::Active.as_str()
             {
                 return Err(unusable());
@@ -441,9 +454,12 @@ impl Service {
             };
             members::update(tx, &org, &user, &changes, None)?;
             stored::close(tx, &org, &user)?;
+            // The link went to the address the member had when invited:
+            // following it shows that address is theirs, if it still is.
+            let still_theirs = invitation.email == m.user_email;
             let verified = users::find(tx, &user)?.and_then(|u| u.email_verified_at);
             let mut event = invitation_ended(&m, at, status::ACCEPTED);
-            if verified.is_none() {
+            if verified.is_none() && still_theirs {
                 users::verify_email(tx, &user, at)?;
                 event = event.change("emailVerifiedAt", None::<String>, at.and_utc().to_rfc3339());
             }
@@ -476,6 +492,8 @@ pub struct MailJob {
     id: String,
     attempts: i32,
     expires_at: NaiveDateTime,
+    /// The lease taken: only its holder records the attempt.
+    lease: NaiveDateTime,
     pub mail: InvitationMail,
 }
 
@@ -493,7 +511,7 @@ pub enum MailOutcome {
 /// Attempts before a mail is given up.
 const MAIL_ATTEMPTS: i32 = 8;
 /// How long an instance holds a mail it is sending.
-const MAIL_LEASE: Duration = Duration::from_secs(120);
+const MAIL_LEASE: Duration = Duration::from_secs(600);
 
 /// The link a `member.invited` event's webhook carries: the issue's, while
 /// it is the member's current one and still usable; `None` for an older
@@ -516,8 +534,10 @@ pub(super) fn link_for_event(
     if row.id != id || row.token_hash.is_none() {
         return Ok(None);
     }
-    let usable = members::find(conn, org, member)?
-        .is_some_and(|m| shown_status(&m, now()) == Some(status::PENDING));
+    let usable = members::find(conn, org, member)?.is_some_and(|m| {
+        shown_status(&m, now()) == Some(status::PENDING)
+            && m.status == MemberStatus::Active.as_str()
+    });
     Ok(usable.then(|| settings.link(&row)).flatten())
 }
 
@@ -544,7 +564,10 @@ impl Service {
                     stored::close(tx, &row.org_id, &row.user_id)?;
                     continue;
                 };
-                if shown_status(&m, at) != Some(status::PENDING) || row.token_hash.is_none() {
+                if shown_status(&m, at) != Some(status::PENDING)
+                    || m.status != MemberStatus::Active.as_str()
+                    || row.token_hash.is_none()
+                {
                     stored::close(tx, &row.org_id, &row.user_id)?;
                     continue;
                 }
@@ -556,6 +579,7 @@ impl Service {
                     id: row.id,
                     attempts: row.mail_attempts,
                     expires_at,
+                    lease: until,
                     mail: InvitationMail {
                         to_email: seen.email,
                         to_name: seen.name,
@@ -579,7 +603,7 @@ impl Service {
     pub async fn record_invitation_mail(&self, job: &MailJob, outcome: MailOutcome) -> Result<()> {
         let first_retry = self.delivery.first_retry;
         let (org, user, id) = (job.org_id.clone(), job.user_id.clone(), job.id.clone());
-        let (attempts, expires_at) = (job.attempts + 1, job.expires_at);
+        let (attempts, expires_at, lease) = (job.attempts + 1, job.expires_at, job.lease);
         self.write(&Principal::cli(), move |tx| {
             let at = now();
             let attempted = match &outcome {
@@ -614,9 +638,18 @@ impl Service {
                     }
                 }
             };
-            stored::record_mail(tx, &org, &user, &id, &attempted)?;
+            stored::record_mail(tx, &org, &user, &id, lease, &attempted)?;
             Ok(())
         })
         .await
+    }
+}
+
+impl Service {
+    /// Forgets the hourly invitation counts that no longer count.
+    pub async fn prune_invitation_counts(&self) -> Result<usize> {
+        let before = now() - chrono::Duration::hours(2);
+        self.prune_in_batches(move |tx| Ok(stored::prune_issued(tx, before, super::PRUNE_BATCH)?))
+            .await
     }
 }

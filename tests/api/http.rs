@@ -635,7 +635,8 @@ fn core_api_names_match_the_contract() {
     for line in [
         "findUserBy(org: Uuid, email: String, externalId: String, mobile: String, name: String): [UserSearch!]!",
         "groupUsers(org: Uuid, groupId: Uuid, userId: Uuid): [GroupUser!]!",
-        "createUser(org: Uuid, email: String!, first: String!, last: String!, mobile: String, name: String, groupId: Uuid, externalId: String, role: String): MutationResult!",
+        // Invitations add `sendInvite` at the end, optional.
+        "createUser(org: Uuid, email: String!, first: String!, last: String!, mobile: String, name: String, groupId: Uuid, externalId: String, role: String, sendInvite: Boolean): MutationResult!",
         "addOrgMember(org: Uuid, orgId: Uuid, userId: Uuid!, role: String, externalId: String): MutationResult!",
         "addUserToOrg(org: Uuid, orgId: Uuid, userId: Uuid!, role: String, externalId: String): MutationResult! @deprecated(reason: \"use addOrgMember\")",
         // The directory API (attributes) and optimistic concurrency (ifVersion) add optional

@@ -80,7 +80,15 @@ async fn upsert_creates_then_changes_only_what_is_given(app: &TestApp) {
     assert_eq!(m["attributes"], json!({"dept": "sales", "level": 3}));
     assert_eq!(group_names(m), ["Ops"]);
 
-    // An invitation asked for an existing member is recorded.
+    // A pending invitation stays as it is; a revoked one is issued anew.
+    let invited = upsert(app, &admin, r#"externalId: "e-1", sendInvite: true"#).await;
+    assert_eq!(invited["result"], "unchanged", "{invited}");
+    assert_eq!(invited["member"]["invitedAt"], m["invitedAt"]);
+    let id = invited["member"]["id"].as_str().unwrap();
+    let revoked = app
+        .mutate(&admin, "revokeInvitation", &format!("userId: \"{id}\""))
+        .await;
+    assert_eq!(revoked["result"], "updated", "{revoked}");
     let invited = upsert(app, &admin, r#"externalId: "e-1", sendInvite: true"#).await;
     assert_eq!(invited["result"], "updated", "{invited}");
     assert!(invited["member"]["invitedAt"].as_str() > m["invitedAt"].as_str());

@@ -29,6 +29,9 @@ CREATE TABLE invitations (
     id                   TEXT NOT NULL,
     nonce                TEXT NOT NULL,
     token_hash           TEXT,
+    -- The address the link was sent to: accepting verifies it only while
+    -- it is still the user's.
+    email                TEXT NOT NULL,
     -- The actor's `sub`, and the name the mail gives for them.
     invited_by           TEXT NOT NULL,
     inviter_name         TEXT NOT NULL,
