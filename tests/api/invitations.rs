@@ -62,6 +62,7 @@ on_both!(
     sync_invites_once,
     invitations_are_rate_limited,
     tokens_stay_out_of_events_and_logs,
+    templates_come_from_the_directory,
 );
 
 const INVITATION: &str =
@@ -424,7 +425,7 @@ async fn invitations_are_rate_limited(backend: Backend) {
     let Some(app) = mailing_app(backend, &sink, &["--invite-rate", "5"]).await else {
         return;
     };
-    let (_, _, admin) = app.org_with_admin("inv-rate").await;
+    let (org, _, admin) = app.org_with_admin("inv-rate").await;
     let (_, _, elsewhere) = app.org_with_admin("inv-rate-other").await;
     let records = |from: usize, to: usize| -> Vec<Value> {
         (from..to)
@@ -446,6 +447,11 @@ async fn invitations_are_rate_limited(backend: Backend) {
     assert_eq!(done["s"]["counts"]["created"], 4);
     let one = invite_by_upsert(&app, &admin, "r4@inv-rate.example", None).await;
     assert_eq!(one["result"], "created", "{one}");
+    // A resend counts too.
+    let r0 = app.find(org, "email: \"r0@inv-rate.example\"").await;
+    let r0 = r0[0]["id"].as_str().unwrap().to_owned();
+    let resent = call(&app, &admin, "resendInvitation", &r0).await;
+    assert_eq!(resent["errorCode"], "RATE_LIMITED", "{resent}");
     // The sixth in the hour.
     let sixth = invite_by_upsert(&app, &admin, "r5@inv-rate.example", None).await;
     assert_eq!(sixth["result"], "failed");
@@ -564,4 +570,41 @@ fn sha_hex(text: &str) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// Files in `ROSTER_TEMPLATE_DIR` replace the built-in parts they name;
+/// the others stay.
+async fn templates_come_from_the_directory(backend: Backend) {
+    let sink = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("invitation.en.subject"),
+        "Welcome to {{org}}, {{name}}",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("invitation.en.html"),
+        "<p>{{inviter}} &rarr; <a href=\"{{link}}\">{{org}}</a></p>",
+    )
+    .unwrap();
+    let template_dir = dir.path().display().to_string();
+    let flags = ["--template-dir", template_dir.as_str()];
+    let Some(app) = mailing_app(backend, &sink, &flags).await else {
+        return;
+    };
+    let (_, _, admin) = app.org_with_admin("inv-tpl").await;
+    invite_by_upsert(&app, &admin, "tia@inv.example", None).await;
+    let mail = &wait_mails_to(&sink, "tia@inv.example", 1).await[0];
+    assert_eq!(mail.subject, "Welcome to Org inv-tpl, Ann Smit");
+    assert!(
+        mail.html.starts_with("<p>First Last &rarr; <a href="),
+        "{}",
+        mail.html
+    );
+    let token = token_of(mail);
+    assert!(
+        mail.text.contains("invited you to join Org inv-tpl"),
+        "built-in text"
+    );
+    assert!(!token.is_empty());
 }
