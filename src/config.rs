@@ -99,8 +99,91 @@ pub enum Command {
     /// The audit log: print it, or prune it now.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// An org's directory: import a file, export one.
+    #[command(subcommand)]
+    Members(MembersCommand),
     /// Print the GraphQL schema (SDL).
     Schema,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MembersCommand {
+    /// Bring an org in step with a CSV or JSON Lines file (one
+    /// `syncMembers` call; see docs/import.md).
+    Import(MembersImport),
+    /// Write an org's members to a CSV or JSON Lines file.
+    Export(MembersExport),
+}
+
+/// Where a members command runs: on the configured database as the
+/// operator, or against a running Roster with a token.
+#[derive(Debug, Clone, Args)]
+pub struct Remote {
+    /// A running Roster's base URL, e.g. `https://roster.example`.
+    #[arg(long, requires = "token")]
+    pub url: Option<String>,
+    /// The bearer token for `--url` (an admin's, or an integration token
+    /// with members:write, or members:read to export).
+    #[arg(long, env = "ROSTER_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MembersImport {
+    /// The file: CSV with a header row (UTF-8, `,` or `;`), or JSON Lines
+    /// (`.jsonl`).
+    pub file: std::path::PathBuf,
+    #[arg(long)]
+    pub org: uuid::Uuid,
+    /// `csv` or `jsonl`; by default from the file's extension.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// The CSV delimiter; detected from the header line by default.
+    #[arg(long)]
+    pub delimiter: Option<char>,
+    /// Column renames: `'E-mail=email,Personeelsnummer=externalId'`.
+    #[arg(long)]
+    pub map: Option<String>,
+    /// `merge` leaves members the file does not name; `mirror` retires
+    /// the active ones.
+    #[arg(long, default_value = "merge")]
+    pub mode: String,
+    /// `abort` writes nothing unless every row is valid; `skip` writes the
+    /// valid rows.
+    #[arg(long, default_value = "abort")]
+    pub on_error: String,
+    /// Say what would happen; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Invite every member the file names (see docs/invitations.md).
+    #[arg(long)]
+    pub send_invites: bool,
+    /// Create the groups the file names that the org lacks, first.
+    #[arg(long)]
+    pub create_groups: bool,
+    /// Write one line per failed or changed row: line, email, result,
+    /// errorCode, error.
+    #[arg(long)]
+    pub report: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub remote: Remote,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MembersExport {
+    #[arg(long)]
+    pub org: uuid::Uuid,
+    /// `csv` or `jsonl`.
+    #[arg(long, default_value = "csv")]
+    pub format: String,
+    /// `active`, `retired` or `all`.
+    #[arg(long, default_value = "all")]
+    pub status: String,
+    /// The file to write; stdout by default.
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub remote: Remote,
 }
 
 #[derive(Debug, Subcommand)]

@@ -15,3 +15,4 @@ pub mod graphql;
 pub mod http;
 pub mod scim;
 pub mod service;
+pub mod transfer;

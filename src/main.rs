@@ -7,7 +7,8 @@ use clap::Parser;
 use roster::app::{self, KeyOrigin, StartError};
 use roster::auth::CallerRole;
 use roster::config::{
-    Cli, Command, Common, EventsCommand, OrgCommand, Serve, TokenCommand, TokenIssue,
+    Cli, Command, Common, EventsCommand, MembersCommand, MembersExport, MembersImport, OrgCommand,
+    Remote, Serve, TokenCommand, TokenIssue,
 };
 use roster::service::{EventPosition, EventQuery, Service, TokenRequest};
 use tracing_subscriber::EnvFilter;
@@ -36,6 +37,12 @@ async fn main() -> ExitCode {
             types,
             after,
         })) => tail_events(&cli.common, org, follow, types, after).await,
+        Some(Command::Members(MembersCommand::Import(args))) => {
+            return import_members(&cli.common, args).await;
+        }
+        Some(Command::Members(MembersCommand::Export(args))) => {
+            export_members(&cli.common, args).await
+        }
         Some(Command::Schema) => {
             print!("{}", roster::graphql::sdl());
             Ok(())
@@ -91,6 +98,111 @@ fn migrate(common: &Common) -> Result<(), StartError> {
     let db = roster::db::Db::connect(&common.database_url, 1)?;
     let applied = db.migrate()?;
     println!("{applied} migration(s) applied");
+    Ok(())
+}
+
+/// Where a members command goes: `--url` with its token, else this
+/// process on the configured database.
+fn transfer_target(
+    common: &Common,
+    remote: &Remote,
+) -> Result<roster::transfer::Target, StartError> {
+    match (&remote.url, &remote.token) {
+        (Some(url), Some(token)) => Ok(roster::transfer::Target::remote(url, token)),
+        (Some(_), None) => Err(StartError("--url needs --token (or ROSTER_TOKEN)".into())),
+        _ => Ok(roster::transfer::Target::local(command_service(common)?)),
+    }
+}
+
+/// `members import`: exits non-zero when any row failed.
+async fn import_members(common: &Common, args: MembersImport) -> ExitCode {
+    use roster::transfer::{import, read};
+    let run = async {
+        let options = import::ImportOptions {
+            org: args.org,
+            mirror: match args.mode.as_str() {
+                "merge" => false,
+                "mirror" => true,
+                other => return Err(format!("--mode {other}: merge or mirror")),
+            },
+            skip: match args.on_error.as_str() {
+                "abort" => false,
+                "skip" => true,
+                other => return Err(format!("--on-error {other}: abort or skip")),
+            },
+            dry_run: args.dry_run,
+            create_groups: args.create_groups,
+            report: args.report.clone(),
+            read: read::ReadOptions {
+                format: args
+                    .format
+                    .as_deref()
+                    .map(read::Format::parse)
+                    .transpose()?,
+                delimiter: args
+                    .delimiter
+                    .map(|c| {
+                        u8::try_from(c)
+                            .map_err(|_| "--delimiter must be one ASCII character".to_owned())
+                    })
+                    .transpose()?,
+                map: args
+                    .map
+                    .as_deref()
+                    .map(read::parse_map)
+                    .transpose()?
+                    .unwrap_or_default(),
+                send_invites: args.send_invites,
+            },
+        };
+        let target = transfer_target(common, &args.remote).map_err(|e| e.to_string())?;
+        let mut progress = import::Progress::new();
+        import::import(&target, &args.file, &options, &mut progress).await
+    };
+    match run.await {
+        Ok(summary) => {
+            for group in &summary.groups_created {
+                println!(
+                    "group {group}: {}",
+                    if args.dry_run {
+                        "would be created"
+                    } else {
+                        "created"
+                    }
+                );
+            }
+            println!("{summary}");
+            if summary.failed > 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(error) => {
+            eprintln!("roster: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn export_members(common: &Common, args: MembersExport) -> Result<(), StartError> {
+    use roster::transfer::{export, read};
+    let format = read::Format::parse(&args.format).map_err(StartError)?;
+    let statuses = export::Statuses::parse(&args.status).map_err(StartError)?;
+    let target = transfer_target(common, &args.remote)?;
+    let mut out: Box<dyn std::io::Write> = match &args.out {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .map_err(|e| StartError(format!("cannot write {}: {e}", path.display())))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let count = export::export(&target, args.org, format, statuses, &mut out)
+        .await
+        .map_err(StartError)?;
+    out.flush()
+        .map_err(|e| StartError(format!("writing the export failed: {e}")))?;
+    eprintln!("{count} members exported");
     Ok(())
 }
 

@@ -25,5 +25,6 @@ mod scopes;
 mod smtp;
 mod tenancy;
 mod tokens;
+mod transfer;
 mod versions;
 mod webhooks;
