@@ -165,6 +165,10 @@ pub struct MembersImport {
     /// errorCode, error.
     #[arg(long)]
     pub report: Option<std::path::PathBuf>,
+    /// With --url: the most record JSON per request (default 24 MiB,
+    /// under the server's sync body limit); a larger file goes in parts.
+    #[arg(long)]
+    pub chunk_bytes: Option<usize>,
     #[command(flatten)]
     pub remote: Remote,
 }

@@ -133,6 +133,7 @@ async fn import_members(common: &Common, args: MembersImport) -> ExitCode {
             dry_run: args.dry_run,
             create_groups: args.create_groups,
             report: args.report.clone(),
+            chunk_bytes: args.chunk_bytes,
             read: read::ReadOptions {
                 format: args
                     .format

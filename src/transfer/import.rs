@@ -23,6 +23,8 @@ pub struct ImportOptions {
     pub create_groups: bool,
     pub report: Option<PathBuf>,
     pub read: ReadOptions,
+    /// The most JSON one remote call carries (see [`Target::chunk_bytes`]).
+    pub chunk_bytes: Option<usize>,
 }
 
 /// What an import did (or, in a dry run, would do).
@@ -163,7 +165,7 @@ pub async fn import(
         rows: rows.rows,
         ..Default::default()
     };
-    let mut report: Vec<ReportLine> = rows.problems.iter().map(problem_line).collect();
+    let report: Vec<ReportLine> = rows.problems.iter().map(problem_line).collect();
     summary.failed = rows.problems.len() as u64;
     if !rows.problems.is_empty() && !options.skip {
         progress.done();
@@ -188,68 +190,272 @@ pub async fn import(
         summary.groups_created = create_groups(target, options, &rows, progress).await?;
     }
     let FileRows { records, lines, .. } = rows;
-    progress.step(&format!(
-        "{} {} records",
-        if options.dry_run {
-            "checking"
-        } else {
-            "writing"
-        },
-        lines.len()
-    ));
-    let variables = json!({
-        "org": options.org,
-        "mode": if options.mirror { "MIRROR" } else { "MERGE" },
-        "onError": if options.skip { "SKIP" } else { "ABORT" },
-        "dryRun": options.dry_run,
-    });
-    let data = target.call(SYNC, variables, Some(records)).await?;
+    let chunks = chunks(&records, target.chunk_bytes(options.chunk_bytes));
+    let variables = |mode: &str, on_error: &str, dry_run: bool| json!({ "org": options.org, "mode": mode, "onError": on_error, "dryRun": dry_run });
+    let on_error = if options.skip { "SKIP" } else { "ABORT" };
+    let mut tally = Tally::default();
+    if chunks.len() == 1 {
+        // The whole file in one call: the call's semantics are the file's.
+        progress.step(&format!(
+            "{} {} records",
+            if options.dry_run {
+                "checking"
+            } else {
+                "writing"
+            },
+            lines.len()
+        ));
+        let mode = if options.mirror { "MIRROR" } else { "MERGE" };
+        let data = target
+            .call(
+                SYNC,
+                variables(mode, on_error, options.dry_run),
+                Some(list(&records)),
+            )
+            .await?;
+        tally.add(&data["s"], 0, &lines);
+        tally.written = data["s"]["written"].as_bool().unwrap_or_default();
+    } else {
+        // Too big for one request: see docs/import.md, "Large files".
+        if !options.skip && !options.dry_run {
+            let mut check = Tally::default();
+            for (n, range) in chunks.iter().enumerate() {
+                progress.step(&format!("checking part {} of {}", n + 1, chunks.len()));
+                let data = target
+                    .call(
+                        SYNC,
+                        variables("MERGE", "ABORT", true),
+                        Some(list(&records[range.clone()])),
+                    )
+                    .await?;
+                check.add(&data["s"], range.start, &lines);
+            }
+            if check.failed > 0 {
+                progress.done();
+                check.report.retain(|l| l.result == "failed");
+                let failed = check.failed;
+                let check = Tally {
+                    failed,
+                    report: check.report,
+                    ..Default::default()
+                };
+                return finish(summary, report, check, options);
+            }
+        }
+        for (n, range) in chunks.iter().enumerate() {
+            progress.step(&format!(
+                "{} part {} of {}",
+                if options.dry_run {
+                    "checking"
+                } else {
+                    "writing"
+                },
+                n + 1,
+                chunks.len()
+            ));
+            let data = target
+                .call(
+                    SYNC,
+                    variables("MERGE", on_error, options.dry_run),
+                    Some(list(&records[range.clone()])),
+                )
+                .await?;
+            tally.add(&data["s"], range.start, &lines);
+            tally.written |= data["s"]["written"].as_bool().unwrap_or_default();
+        }
+        if options.mirror {
+            progress.step("retiring the members the file does not name");
+            retire_absent(target, options, &lines, &mut tally).await?;
+        }
+    }
     progress.done();
-    let sync = &data["s"];
-    let count = |k: &str| sync["counts"][k].as_u64().unwrap_or_default();
-    summary.created = count("created");
-    summary.updated = count("updated");
-    summary.unchanged = count("unchanged");
-    summary.retired = count("retired");
-    summary.failed += count("failed");
-    summary.written = sync["written"].as_bool().unwrap_or_default();
-    for result in sync["results"].as_array().into_iter().flatten() {
-        let outcome = result["result"].as_str().unwrap_or_default();
-        if outcome == "unchanged" {
-            continue;
+    finish(summary, report, tally, options)
+}
+
+/// Counts and report lines gathered over one or more calls.
+#[derive(Default)]
+struct Tally {
+    created: u64,
+    updated: u64,
+    unchanged: u64,
+    retired: u64,
+    failed: u64,
+    written: bool,
+    report: Vec<ReportLine>,
+}
+
+impl Tally {
+    /// Takes in a `syncMembers` answer whose records start at `offset`.
+    fn add(&mut self, sync: &Value, offset: usize, lines: &[(u64, String)]) {
+        let count = |k: &str| sync["counts"][k].as_u64().unwrap_or_default();
+        self.created += count("created");
+        self.updated += count("updated");
+        self.unchanged += count("unchanged");
+        self.retired += count("retired");
+        self.failed += count("failed");
+        for result in sync["results"].as_array().into_iter().flatten() {
+            let outcome = result["result"].as_str().unwrap_or_default();
+            if outcome == "unchanged" {
+                continue;
+            }
+            let index = offset + result["index"].as_u64().unwrap_or_default() as usize;
+            let (line, email) = lines
+                .get(index)
+                .map(|(l, e)| (l.to_string(), e.clone()))
+                .unwrap_or_default();
+            if outcome == "failed" {
+                eprintln!(
+                    "line {line}: {email}: {}",
+                    result["error"].as_str().unwrap_or_default()
+                );
+            }
+            self.report.push(ReportLine {
+                line,
+                email,
+                result: outcome.to_owned(),
+                code: text(&result["errorCode"]),
+                message: text(&result["error"]),
+            });
         }
-        let index = result["index"].as_u64().unwrap_or_default() as usize;
-        let (line, email) = lines
-            .get(index)
-            .map(|(l, e)| (l.to_string(), e.clone()))
-            .unwrap_or_default();
-        if outcome == "failed" {
-            eprintln!(
-                "line {line}: {email}: {}",
-                result["error"].as_str().unwrap_or_default()
-            );
+        for retirement in sync["retirements"].as_array().into_iter().flatten() {
+            self.report.push(ReportLine {
+                line: String::new(),
+                email: text(&retirement["userId"]),
+                result: text(&retirement["result"]),
+                code: text(&retirement["errorCode"]),
+                message: text(&retirement["error"]),
+            });
         }
-        report.push(ReportLine {
-            line,
-            email,
-            result: outcome.to_owned(),
-            code: text(&result["errorCode"]),
-            message: text(&result["error"]),
-        });
     }
-    for retirement in sync["retirements"].as_array().into_iter().flatten() {
-        report.push(ReportLine {
-            line: String::new(),
-            email: text(&retirement["userId"]),
-            result: text(&retirement["result"]),
-            code: text(&retirement["errorCode"]),
-            message: text(&retirement["error"]),
-        });
-    }
+}
+
+fn finish(
+    mut summary: Summary,
+    mut report: Vec<ReportLine>,
+    tally: Tally,
+    options: &ImportOptions,
+) -> Result<Summary, String> {
+    summary.created = tally.created;
+    summary.updated = tally.updated;
+    summary.unchanged = tally.unchanged;
+    summary.retired = tally.retired;
+    summary.failed += tally.failed;
+    summary.written = tally.written;
+    report.extend(tally.report);
     // In file order; retirements (no line) last.
     report.sort_by_key(|l| l.line.parse::<u64>().unwrap_or(u64::MAX));
     write_report(options.report.as_deref(), &report)?;
     Ok(summary)
+}
+
+/// Records as the JSON text of a list.
+fn list(records: &[String]) -> String {
+    let mut text = String::with_capacity(records.iter().map(|r| r.len() + 1).sum::<usize>() + 2);
+    text.push('[');
+    for (i, record) in records.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(record);
+    }
+    text.push(']');
+    text
+}
+
+/// Consecutive runs of records of at most `max_bytes` of JSON (and at
+/// most the records one call takes); one run when they all fit.
+fn chunks(records: &[String], max_bytes: usize) -> Vec<std::ops::Range<usize>> {
+    let mut runs = Vec::new();
+    let (mut start, mut bytes) = (0, 2);
+    for (i, record) in records.iter().enumerate() {
+        let size = record.len() + 1;
+        if i > start && (bytes + size > max_bytes || i - start >= MAX_SYNC_RECORDS) {
+            runs.push(start..i);
+            (start, bytes) = (i, 2);
+        }
+        bytes += size;
+    }
+    runs.push(start..records.len());
+    runs
+}
+
+const ACTIVE_PAGE: &str = "query($org: Uuid, $after: String) {
+  members(org: $org, first: 500, after: $after, statuses: [ACTIVE], sortBy: {field: EMAIL}) {
+    pageInfo { hasNextPage endCursor } nodes { id email }
+  }
+}";
+
+const RETIRE: &str = "mutation($org: Uuid, $ids: [Uuid!]!) {
+  r: setMembersStatus(org: $org, userIds: $ids, status: RETIRED) {
+    succeededIds failures { id code message }
+  }
+}";
+
+/// MIRROR over several calls: after every part is written, the active
+/// members no row names are retired in one call (which keeps the last
+/// admin and the caller, as MIRROR does).
+async fn retire_absent(
+    target: &Target,
+    options: &ImportOptions,
+    lines: &[(u64, String)],
+    tally: &mut Tally,
+) -> Result<(), String> {
+    let named: std::collections::HashSet<String> =
+        lines.iter().map(|(_, e)| e.to_lowercase()).collect();
+    let mut absent = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let data = target
+            .call(
+                ACTIVE_PAGE,
+                json!({ "org": options.org, "after": after }),
+                None,
+            )
+            .await?;
+        let page = &data["members"];
+        for node in page["nodes"].as_array().into_iter().flatten() {
+            if !named.contains(&text(&node["email"]).to_lowercase()) {
+                absent.push(node["id"].clone());
+            }
+        }
+        if page["pageInfo"]["hasNextPage"] != json!(true) {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+    }
+    if options.dry_run || absent.is_empty() {
+        tally.retired += absent.len() as u64;
+        return Ok(());
+    }
+    let data = target
+        .call(RETIRE, json!({ "org": options.org, "ids": absent }), None)
+        .await?;
+    let done = &data["r"];
+    let retired = done["succeededIds"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or_default();
+    tally.retired += retired as u64;
+    tally.written |= retired > 0;
+    for id in done["succeededIds"].as_array().into_iter().flatten() {
+        tally.report.push(ReportLine {
+            line: String::new(),
+            email: text(id),
+            result: "retired".into(),
+            code: String::new(),
+            message: String::new(),
+        });
+    }
+    for failure in done["failures"].as_array().into_iter().flatten() {
+        tally.report.push(ReportLine {
+            line: String::new(),
+            email: text(&failure["id"]),
+            result: "kept".into(),
+            code: text(&failure["code"]),
+            message: text(&failure["message"]),
+        });
+    }
+    Ok(())
 }
 
 fn text(value: &Value) -> String {

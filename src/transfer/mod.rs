@@ -37,6 +37,10 @@ impl std::fmt::Debug for Target {
     }
 }
 
+/// The record JSON per remote call by default: under the server's 32 MiB
+/// sync body limit with room for the rest of the request.
+pub const DEFAULT_CHUNK_BYTES: usize = 24 * 1024 * 1024;
+
 /// What a call failed with, said for the person at the terminal.
 pub type CallError = String;
 
@@ -57,6 +61,16 @@ impl Target {
             client: reqwest::Client::new(),
             url: format!("{}/graphql", url.trim_end_matches('/')),
             token: token.to_owned(),
+        }
+    }
+
+    /// The most record JSON one `syncMembers` call carries: a remote
+    /// request stays under the server's body limit for syncs (32 MiB by
+    /// default); this process has no such limit.
+    pub fn chunk_bytes(&self, asked: Option<usize>) -> usize {
+        match self {
+            Self::Local(_) => usize::MAX,
+            Self::Remote { .. } => asked.unwrap_or(DEFAULT_CHUNK_BYTES),
         }
     }
 

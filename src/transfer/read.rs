@@ -85,8 +85,8 @@ impl std::fmt::Display for Problem {
 /// The file's rows as records, with the rows that have problems apart.
 #[derive(Debug, Default)]
 pub struct FileRows {
-    /// The records as the JSON text of a `[SyncRecord!]!` list.
-    pub records: String,
+    /// The records, each the JSON text of a `SyncRecord`.
+    pub records: Vec<String>,
     /// Each record's line and email, in order.
     pub lines: Vec<(u64, String)>,
     /// Group names the records use, as written (first spelling).
@@ -280,17 +280,13 @@ impl Collector {
     fn new(send_invites: bool) -> Self {
         Self {
             send_invites,
-            out: FileRows {
-                records: String::from("["),
-                ..Default::default()
-            },
+            out: FileRows::default(),
             emails: HashMap::new(),
             external_ids: HashMap::new(),
         }
     }
 
-    fn finish(mut self) -> FileRows {
-        self.out.records.push(']');
+    fn finish(self) -> FileRows {
         self.out
     }
 
@@ -419,12 +415,7 @@ impl Collector {
                 self.out.groups.insert(name);
             }
         }
-        if self.out.records.len() > 1 {
-            self.out.records.push(',');
-        }
-        self.out
-            .records
-            .push_str(&Value::Object(record).to_string());
+        self.out.records.push(Value::Object(record).to_string());
         self.out.lines.push((line, email));
     }
 }
@@ -476,7 +467,11 @@ mod tests {
                     bob@x.example;E2;Bob;;;\n";
         let rows = read_text(text, &options, "csv").unwrap();
         assert!(rows.problems.is_empty(), "{:?}", rows.problems);
-        let records: Value = serde_json::from_str(&rows.records).unwrap();
+        let records: Vec<Value> = rows
+            .records
+            .iter()
+            .map(|r| serde_json::from_str(r).unwrap())
+            .collect();
         assert_eq!(
             records[0],
             json!({"email": "ann@x.example", "externalId": "E1", "firstName": "Ann", "role": "ADMIN",
@@ -554,7 +549,11 @@ mod tests {
         let text = "{\"email\":\"a@x.example\",\"firstName\":\"A\",\"groups\":[\"G\"],\"attributes\":{\"n\":1,\"s\":\"x\"}}\n\n\
                     {\"email\":\"b@x.example\",\"attributes\":{\"bad\":[1]}}\n";
         let rows = read_text(text, &ReadOptions::default(), "jsonl").unwrap();
-        let records: Value = serde_json::from_str(&rows.records).unwrap();
+        let records: Vec<Value> = rows
+            .records
+            .iter()
+            .map(|r| serde_json::from_str(r).unwrap())
+            .collect();
         assert_eq!(records[0]["attributes"], json!({"n": 1, "s": "x"}));
         assert_eq!(rows.problems.len(), 1);
         assert_eq!(rows.problems[0].line, 3);
