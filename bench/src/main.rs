@@ -4,6 +4,7 @@
 
 mod baselines;
 mod dataset;
+mod import;
 mod openloop;
 mod plots;
 mod report;
@@ -75,6 +76,17 @@ enum Cmd {
         database_url: String,
         #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
         records: Vec<usize>,
+        /// The release `roster` binary.
+        #[arg(long, default_value = "target/release/roster")]
+        roster: PathBuf,
+    },
+    /// `roster members import` of a generated CSV file on a new org, then
+    /// its dry run; prints one JSON line each (time, rows/s, peak RSS).
+    Import {
+        #[arg(long)]
+        database_url: String,
+        #[arg(long, default_value_t = 100_000)]
+        rows: usize,
         /// The release `roster` binary.
         #[arg(long, default_value = "target/release/roster")]
         roster: PathBuf,
@@ -199,6 +211,16 @@ fn execute(command: Cmd) -> Result<(), Box<dyn std::error::Error>> {
             std::fs::create_dir_all(&out)?;
             for chart in plots::write_all(&report, &out)? {
                 println!("{}", chart.display());
+            }
+        }
+        Cmd::Import {
+            database_url,
+            rows,
+            roster,
+        } => {
+            let dir = std::env::temp_dir();
+            for measured in import::run(&roster, &database_url, rows, &dir)? {
+                println!("{}", serde_json::to_string(&measured)?);
             }
         }
         Cmd::SqlCost {
