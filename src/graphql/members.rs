@@ -636,16 +636,31 @@ impl From<Retirement> for SyncRetirement {
 
 /// What `syncMembers` did, or with `dryRun` (or a failed ABORT) would do.
 #[derive(SimpleObject, Debug, Clone)]
+#[graphql(complex)]
 pub struct SyncResult {
     pub dry_run: bool,
     /// Whether the changes were written: false for a dry run, and for
     /// ABORT when any record failed.
     pub written: bool,
     pub counts: SyncCounts,
-    /// One per record, in the order sent.
+    #[graphql(skip)]
     pub results: Vec<SyncRecordResult>,
     /// MIRROR only: the absent members retired or kept.
     pub retirements: Vec<SyncRetirement>,
+}
+
+#[async_graphql::ComplexObject]
+impl SyncResult {
+    /// One per record, in the order sent (`index` says which); with
+    /// `only`, just the records whose `result` is one of these
+    /// (`created`, `updated`, `unchanged`, `failed`), so that a large
+    /// directory's answer need not list every unchanged record.
+    async fn results(&self, only: Option<Vec<String>>) -> Vec<&SyncRecordResult> {
+        self.results
+            .iter()
+            .filter(|r| only.as_ref().is_none_or(|o| o.contains(&r.result)))
+            .collect()
+    }
 }
 
 impl From<SyncReport> for SyncResult {

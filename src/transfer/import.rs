@@ -126,10 +126,12 @@ impl Default for Progress {
     }
 }
 
-const SYNC: &str = "mutation($org: Uuid, $records: [SyncRecord!]!, $mode: SyncMode, $onError: SyncOnError, $dryRun: Boolean) {
+/// Only the records the report needs come back: failed ones (shown), and
+/// with `--report` the changed ones too.
+const SYNC: &str = "mutation($org: Uuid, $records: [SyncRecord!]!, $mode: SyncMode, $onError: SyncOnError, $dryRun: Boolean, $only: [String!]) {
   s: syncMembers(org: $org, records: $records, mode: $mode, onError: $onError, dryRun: $dryRun) {
     written counts { created updated unchanged retired failed }
-    results { index email result errorCode error }
+    results(only: $only) { index result errorCode error }
     retirements { userId result errorCode error }
   }
 }";
@@ -191,7 +193,12 @@ pub async fn import(
     }
     let FileRows { records, lines, .. } = rows;
     let chunks = chunks(&records, target.chunk_bytes(options.chunk_bytes));
-    let variables = |mode: &str, on_error: &str, dry_run: bool| json!({ "org": options.org, "mode": mode, "onError": on_error, "dryRun": dry_run });
+    let only = if options.report.is_some() {
+        json!(["created", "updated", "failed"])
+    } else {
+        json!(["failed"])
+    };
+    let variables = |mode: &str, on_error: &str, dry_run: bool| json!({ "org": options.org, "mode": mode, "onError": on_error, "dryRun": dry_run, "only": only });
     let on_error = if options.skip { "SKIP" } else { "ABORT" };
     let mut tally = Tally::default();
     if chunks.len() == 1 {
