@@ -9,7 +9,7 @@ use std::io::Write;
 use serde_json::{Map, Value, json};
 
 use super::Target;
-use super::read::Format;
+use super::read::{FIELDS, Format};
 
 /// Which members.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,20 +44,6 @@ const PAGE: &str = "query($org: Uuid, $after: String, $statuses: [MemberStatus!]
     nodes { email externalId firstName lastName name mobile locale timezone role status attributes groups { name } }
   }
 }";
-
-/// The profile and membership columns, in file order.
-const FIELDS: [&str; 10] = [
-    "email",
-    "externalId",
-    "firstName",
-    "lastName",
-    "name",
-    "mobile",
-    "locale",
-    "timezone",
-    "role",
-    "status",
-];
 
 /// Calls `each` with every member, a page at a time.
 async fn pages(

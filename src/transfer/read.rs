@@ -96,8 +96,9 @@ pub struct FileRows {
     pub rows: u64,
 }
 
-/// The columns a file may have (after `--map`).
-const COLUMNS: [&str; 11] = [
+/// The profile and membership columns, in the order an export writes
+/// them; then `groups`, then `attr.<key>`.
+pub const FIELDS: [&str; 10] = [
     "email",
     "externalId",
     "firstName",
@@ -108,7 +109,6 @@ const COLUMNS: [&str; 11] = [
     "timezone",
     "role",
     "status",
-    "groups",
 ];
 
 /// Reads `path`; `progress` is called with the rows read so far, now and
@@ -212,12 +212,15 @@ fn csv_error(e: &csv::Error, what: &str) -> String {
 /// The Roster name of a file's column.
 fn column_name(header: &str, map: &HashMap<String, String>) -> Result<String, String> {
     let name = map.get(header).map(String::as_str).unwrap_or(header);
-    if COLUMNS.contains(&name) || name.strip_prefix("attr.").is_some_and(|k| !k.is_empty()) {
+    if FIELDS.contains(&name)
+        || name == "groups"
+        || name.strip_prefix("attr.").is_some_and(|k| !k.is_empty())
+    {
         return Ok(name.to_owned());
     }
     Err(format!(
-        "line 1: unknown column \"{header}\"; the columns are {}, and attr.<key>; rename with --map '{header}=email'",
-        COLUMNS.join(", ")
+        "line 1: unknown column \"{header}\"; the columns are {}, groups and attr.<key>; rename with --map '{header}=email'",
+        FIELDS.join(", ")
     ))
 }
 
