@@ -108,7 +108,13 @@ fn transfer_target(
     remote: &Remote,
 ) -> Result<roster::transfer::Target, StartError> {
     match (&remote.url, &remote.token) {
-        (Some(url), Some(token)) => Ok(roster::transfer::Target::remote(url, token)),
+        (Some(url), Some(token)) => {
+            let local = ["http://127.0.0.1", "http://localhost", "http://[::1]"];
+            if url.starts_with("http://") && !local.iter().any(|l| url.starts_with(l)) {
+                eprintln!("roster: warning: {url} is not https; the token goes in clear");
+            }
+            Ok(roster::transfer::Target::remote(url, token))
+        }
         (Some(_), None) => Err(StartError("--url needs --token (or ROSTER_TOKEN)".into())),
         _ => Ok(roster::transfer::Target::local(command_service(common)?)),
     }
@@ -144,7 +150,9 @@ async fn import_members(common: &Common, args: MembersImport) -> ExitCode {
                     .delimiter
                     .map(|c| {
                         u8::try_from(c)
-                            .map_err(|_| "--delimiter must be one ASCII character".to_owned())
+                            .ok()
+                            .filter(u8::is_ascii)
+                            .ok_or_else(|| "--delimiter must be one ASCII character".to_owned())
                     })
                     .transpose()?,
                 map: args
@@ -191,18 +199,33 @@ async fn export_members(common: &Common, args: MembersExport) -> Result<(), Star
     let format = read::Format::parse(&args.format).map_err(StartError)?;
     let statuses = export::Statuses::parse(&args.status).map_err(StartError)?;
     let target = transfer_target(common, &args.remote)?;
-    let mut out: Box<dyn std::io::Write> = match &args.out {
+    // A file is written beside its name and moved into place when whole,
+    // so that a refused or broken export leaves no partial file.
+    let partial = args.out.as_ref().map(|p| p.with_extension("partial"));
+    let mut out: Box<dyn std::io::Write> = match &partial {
         Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path)
+            roster::transfer::create_private(path)
                 .map_err(|e| StartError(format!("cannot write {}: {e}", path.display())))?,
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    let count = export::export(&target, args.org, format, statuses, &mut out)
-        .await
-        .map_err(StartError)?;
-    out.flush()
-        .map_err(|e| StartError(format!("writing the export failed: {e}")))?;
+    let done = export::export(&target, args.org, format, statuses, &mut out).await;
+    let flushed = out.flush();
+    drop(out);
+    let count = match (done, flushed) {
+        (Ok(count), Ok(())) => count,
+        (Err(e), _) => {
+            if let Some(path) = &partial {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(StartError(e));
+        }
+        (_, Err(e)) => return Err(StartError(format!("writing the export failed: {e}"))),
+    };
+    if let (Some(partial), Some(path)) = (&partial, &args.out) {
+        std::fs::rename(partial, path)
+            .map_err(|e| StartError(format!("cannot write {}: {e}", path.display())))?;
+    }
     eprintln!("{count} members exported");
     Ok(())
 }

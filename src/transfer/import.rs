@@ -128,11 +128,11 @@ impl Default for Progress {
 
 /// Only the records the report needs come back: failed ones (shown), and
 /// with `--report` the changed ones too.
-const SYNC: &str = "mutation($org: Uuid, $records: [SyncRecord!]!, $mode: SyncMode, $onError: SyncOnError, $dryRun: Boolean, $only: [String!]) {
+const SYNC: &str = "mutation($org: Uuid, $records: [SyncRecord!]!, $mode: SyncMode, $onError: SyncOnError, $dryRun: Boolean, $only: [String!], $mirror: Boolean!) {
   s: syncMembers(org: $org, records: $records, mode: $mode, onError: $onError, dryRun: $dryRun) {
     written counts { created updated unchanged retired failed }
     results(only: $only) { index result errorCode error }
-    retirements { userId result errorCode error }
+    retirements @include(if: $mirror) { userId result errorCode error }
   }
 }";
 
@@ -167,18 +167,30 @@ pub async fn import(
         rows: rows.rows,
         ..Default::default()
     };
+    // Found out now, not after the writes.
+    if let Some(path) = &options.report {
+        write_report(Some(path), &[])?;
+    }
     let report: Vec<ReportLine> = rows.problems.iter().map(problem_line).collect();
-    summary.failed = rows.problems.len() as u64;
-    if !rows.problems.is_empty() && !options.skip {
+    let bad_lines: std::collections::BTreeSet<u64> = rows.problems.iter().map(|p| p.line).collect();
+    summary.failed = bad_lines.len() as u64;
+    // MIRROR keeps a member whose row fails; a row that cannot be sent
+    // cannot say whom it names, so MIRROR takes a file only whole.
+    if !rows.problems.is_empty() && (!options.skip || options.mirror) {
         progress.done();
         for problem in &rows.problems {
             eprintln!("{problem}");
         }
         write_report(options.report.as_deref(), &report)?;
         eprintln!(
-            "{} of {} rows have problems; nothing was written (--on-error skip writes the others)",
-            rows.problems.len(),
-            rows.rows
+            "{} of {} rows have problems; nothing was written{}",
+            bad_lines.len(),
+            rows.rows,
+            if options.mirror {
+                " (--mode mirror needs every row readable, so as not to retire the members of the rows left out)"
+            } else {
+                " (--on-error skip writes the others)"
+            }
         );
         return Ok(summary);
     }
@@ -198,7 +210,10 @@ pub async fn import(
     } else {
         json!(["failed"])
     };
-    let variables = |mode: &str, on_error: &str, dry_run: bool| json!({ "org": options.org, "mode": mode, "onError": on_error, "dryRun": dry_run, "only": only });
+    let variables = |mode: &str, on_error: &str, dry_run: bool| {
+        json!({ "org": options.org, "mode": mode, "onError": on_error, "dryRun": dry_run,
+                "only": only, "mirror": mode == "MIRROR" })
+    };
     let on_error = if options.skip { "SKIP" } else { "ABORT" };
     let mut tally = Tally::default();
     if chunks.len() == 1 {
@@ -267,12 +282,31 @@ pub async fn import(
                     Some(list(&records[range.clone()])),
                 )
                 .await?;
+            let written = data["s"]["written"].as_bool().unwrap_or_default();
+            if !written && !options.skip && !options.dry_run {
+                // A part failed after the check (a concurrent change, or
+                // an effect across parts): its rows and the later parts'
+                // are not written; the earlier parts stay written.
+                let mut refused = Tally::default();
+                refused.add(&data["s"], range.start, &lines);
+                refused.report.retain(|l| l.result == "failed");
+                tally.report.extend(refused.report);
+                tally.failed += (lines.len() - range.start) as u64;
+                eprintln!(
+                    "part {} of {} was refused: lines {} and later were not written; the earlier parts were",
+                    n + 1,
+                    chunks.len(),
+                    lines.get(range.start).map(|l| l.0).unwrap_or_default()
+                );
+                progress.done();
+                return finish(summary, report, tally, options);
+            }
             tally.add(&data["s"], range.start, &lines);
-            tally.written |= data["s"]["written"].as_bool().unwrap_or_default();
+            tally.written |= written;
         }
         if options.mirror {
             progress.step("retiring the members the file does not name");
-            retire_absent(target, options, &lines, &mut tally).await?;
+            retire_absent(target, options, &lines, &records, &mut tally).await?;
         }
     }
     progress.done();
@@ -388,7 +422,7 @@ fn chunks(records: &[String], max_bytes: usize) -> Vec<std::ops::Range<usize>> {
 
 const ACTIVE_PAGE: &str = "query($org: Uuid, $after: String) {
   members(org: $org, first: 500, after: $after, statuses: [ACTIVE], sortBy: {field: EMAIL}) {
-    pageInfo { hasNextPage endCursor } nodes { id email }
+    pageInfo { hasNextPage endCursor } nodes { id email externalId }
   }
 }";
 
@@ -405,10 +439,19 @@ async fn retire_absent(
     target: &Target,
     options: &ImportOptions,
     lines: &[(u64, String)],
+    records: &[String],
     tally: &mut Tally,
 ) -> Result<(), String> {
     let named: std::collections::HashSet<String> =
         lines.iter().map(|(_, e)| e.to_lowercase()).collect();
+    let named_ids: std::collections::HashSet<String> = records
+        .iter()
+        .filter_map(|r| {
+            serde_json::from_str::<Value>(r).ok()?["externalId"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
     let mut absent = Vec::new();
     let mut after: Option<String> = None;
     loop {
@@ -421,7 +464,10 @@ async fn retire_absent(
             .await?;
         let page = &data["members"];
         for node in page["nodes"].as_array().into_iter().flatten() {
-            if !named.contains(&text(&node["email"]).to_lowercase()) {
+            let by_id = node["externalId"]
+                .as_str()
+                .is_some_and(|e| named_ids.contains(e));
+            if !by_id && !named.contains(&text(&node["email"]).to_lowercase()) {
                 absent.push(node["id"].clone());
             }
         }
@@ -431,13 +477,21 @@ async fn retire_absent(
         after = page["pageInfo"]["endCursor"].as_str().map(str::to_owned);
     }
     if options.dry_run || absent.is_empty() {
+        // An estimate: the last admin and the caller would be kept.
         tally.retired += absent.len() as u64;
         return Ok(());
     }
-    let data = target
-        .call(RETIRE, json!({ "org": options.org, "ids": absent }), None)
-        .await?;
-    let done = &data["r"];
+    // `setMembersStatus` takes at most 10,000 ids a call.
+    for batch in absent.chunks(10_000) {
+        let data = target
+            .call(RETIRE, json!({ "org": options.org, "ids": batch }), None)
+            .await?;
+        retired_batch(&data["r"], tally);
+    }
+    Ok(())
+}
+
+fn retired_batch(done: &Value, tally: &mut Tally) {
     let retired = done["succeededIds"]
         .as_array()
         .map(Vec::len)
@@ -462,7 +516,6 @@ async fn retire_absent(
             message: text(&failure["message"]),
         });
     }
-    Ok(())
 }
 
 fn text(value: &Value) -> String {
@@ -533,8 +586,9 @@ async fn create_groups(
 
 fn write_report(path: Option<&Path>, lines: &[ReportLine]) -> Result<(), String> {
     let Some(path) = path else { return Ok(()) };
-    let mut writer = csv::Writer::from_path(path)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let file =
+        super::create_private(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let mut writer = csv::Writer::from_writer(file);
     let fail = |e: csv::Error| format!("cannot write {}: {e}", path.display());
     writer
         .write_record(["line", "email", "result", "errorCode", "error"])

@@ -37,6 +37,19 @@ impl std::fmt::Debug for Target {
     }
 }
 
+/// Creates `path` for writing, readable by its owner only: exports and
+/// reports hold people's addresses and numbers.
+pub fn create_private(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
 /// The record JSON per remote call by default: under the server's 32 MiB
 /// sync body limit with room for the rest of the request.
 pub const DEFAULT_CHUNK_BYTES: usize = 24 * 1024 * 1024;
@@ -58,7 +71,12 @@ impl Target {
 
     pub fn remote(url: &str, token: &str) -> Self {
         Self::Remote {
-            client: reqwest::Client::new(),
+            // A large sync may take minutes; a stuck one does not hang
+            // the command for ever.
+            client: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(30 * 60))
+                .build()
+                .unwrap_or_default(),
             url: format!("{}/graphql", url.trim_end_matches('/')),
             token: token.to_owned(),
         }
@@ -147,6 +165,9 @@ impl Target {
                 .collect();
             return Err(messages.join("; "));
         }
-        Ok(answer["data"].clone())
+        match &answer["data"] {
+            Value::Object(data) if !data.is_empty() => Ok(answer["data"].clone()),
+            _ => Err("the server answered without data".into()),
+        }
     }
 }

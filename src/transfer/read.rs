@@ -165,6 +165,11 @@ fn read_csv(
         .iter()
         .map(|h| column_name(h.trim(), &options.map))
         .collect::<Result<_, _>>()?;
+    for (i, name) in names.iter().enumerate() {
+        if names[..i].contains(name) {
+            return Err(format!("line 1, column {}: a second {name} column", i + 1));
+        }
+    }
     if !names.iter().any(|n| n == "email") {
         return Err("line 1: there is no email column (name it with --map 'E-mail=email')".into());
     }
@@ -335,7 +340,7 @@ impl Collector {
                             .filter_map(|i| i.as_str().map(str::to_owned))
                             .collect(),
                         Value::String(s) => s.split('|').map(str::to_owned).collect(),
-                        Value::Null => Vec::new(),
+                        Value::Null => continue,
                         _ => {
                             problems.push(problem("groups", "give group names".into()));
                             continue;
@@ -436,7 +441,9 @@ fn attribute(value: &Value, csv: bool) -> Result<Option<Value>, String> {
                 return Ok(None);
             }
             match serde_json::from_str::<Value>(text) {
-                Ok(v @ (Value::Bool(_) | Value::Number(_))) => Ok(Some(v)),
+                // Only what reads back as written: `1.50`, `1e3` or a
+                // 30-digit code stay text.
+                Ok(v @ (Value::Bool(_) | Value::Number(_))) if v.to_string() == text => Ok(Some(v)),
                 Ok(Value::Object(_) | Value::Array(_)) => {
                     Err("an attribute must be text, a number or true/false".into())
                 }

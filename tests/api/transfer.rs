@@ -190,6 +190,34 @@ async fn dry_run_mirror_and_dialects(app: &TestApp) {
         json!([{"email": "ann@t.example"}, {"email": "dee@t.example"}]),
         "bob, absent from the file, is retired"
     );
+    // MIRROR takes a file only whole: a row it cannot send would have its
+    // member retired, so even `skip` writes nothing.
+    let partly = dir.path().join("partly.csv");
+    std::fs::write(&partly, "email,firstName,role\nann@t.example,Ann,owner\n").unwrap();
+    let (ok, _, err) = run(
+        app,
+        args(&[
+            "members",
+            "import",
+            partly.to_str().unwrap(),
+            "--org",
+            &org_text,
+            "--mode",
+            "mirror",
+            "--on-error",
+            "skip",
+        ]),
+    )
+    .await;
+    assert!(
+        !ok && err.contains("--mode mirror needs every row"),
+        "{err}"
+    );
+    assert_eq!(
+        count(app, org, ", statuses: [ACTIVE]").await,
+        2,
+        "nobody retired"
+    );
 }
 
 /// One bad row in 10,000: `abort` writes nothing and names the line;
