@@ -443,7 +443,7 @@ fn attribute(value: &Value, csv: bool) -> Result<Option<Value>, String> {
             match serde_json::from_str::<Value>(text) {
                 // Only what reads back as written: `1.50`, `1e3` or a
                 // 30-digit code stay text.
-                Ok(v @ (Value::Bool(_) | Value::Number(_))) if v.to_string() == text => Ok(Some(v)),
+                Ok(v @ (Value::Bool(_) | Value::Number(_))) if writes_back(&v, text) => Ok(Some(v)),
                 Ok(Value::Object(_) | Value::Array(_)) => {
                     Err("an attribute must be text, a number or true/false".into())
                 }
@@ -453,6 +453,12 @@ fn attribute(value: &Value, csv: bool) -> Result<Option<Value>, String> {
         Value::String(_) => Ok(Some(value.clone())),
         _ => Err("an attribute must be text, a number or true/false".into()),
     }
+}
+
+/// Whether `value` is written as `text` (`1.50` is not `1.5`).
+fn writes_back(value: &Value, text: &str) -> bool {
+    let written = value.to_string();
+    written == text
 }
 
 #[cfg(test)]
@@ -552,6 +558,28 @@ mod tests {
             "jsonl",
         );
         assert!(json.unwrap_err().starts_with("line 2"));
+    }
+
+    #[test]
+    fn csv_attributes_are_numbers_only_when_they_write_back() {
+        for (cell, value) in [
+            ("3", json!(3)),
+            ("-2", json!(-2)),
+            ("0.5", json!(0.5)),
+            ("true", json!(true)),
+            ("007", json!("007")),
+            ("1.50", json!("1.50")),
+            ("1e3", json!("1e3")),
+            (
+                "123456789012345678901234567890",
+                json!("123456789012345678901234567890"),
+            ),
+            ("sales", json!("sales")),
+        ] {
+            assert_eq!(attribute(&json!(cell), true), Ok(Some(value)), "{cell}");
+        }
+        assert_eq!(attribute(&json!(" "), true), Ok(None));
+        assert!(attribute(&json!("[1]"), true).is_err());
     }
 
     #[test]
