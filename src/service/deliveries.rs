@@ -322,6 +322,13 @@ impl Service {
                         .into_iter()
                         .map(|e| (e.id.clone(), e))
                         .collect();
+                // An invitation's webhook carries its link, made now:
+                // events never hold it.
+                let invited: Vec<_> = found
+                    .values()
+                    .filter(|e| e.kind == kind::MEMBER_INVITED && invites.url.is_some())
+                    .collect();
+                let mut links = super::invitations::links_for_events(conn, &invites, &invited)?;
                 let mut due = Vec::with_capacity(rows.len());
                 let mut settled = Vec::new();
                 for row in rows {
@@ -335,20 +342,7 @@ impl Service {
                     }
                     match found.remove(&row.event_id) {
                         Some(event) => {
-                            // An invitation's webhook carries its link,
-                            // made now: events never hold it.
-                            let link =
-                                if event.kind == kind::MEMBER_INVITED && invites.url.is_some() {
-                                    Some(super::invitations::link_for_event(
-                                        conn,
-                                        &invites,
-                                        event.org_id.as_deref(),
-                                        &event.target_id,
-                                        &event.changes,
-                                    )?)
-                                } else {
-                                    None
-                                };
+                            let link = links.remove(&event.id);
                             let mut body = EventView::from_row(event)?.to_json();
                             if let (Some(link), Some(fields)) = (link, body.as_object_mut()) {
                                 // null: no longer the member's usable one.

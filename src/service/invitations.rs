@@ -513,32 +513,53 @@ const MAIL_ATTEMPTS: i32 = 8;
 /// How long an instance holds a mail it is sending.
 const MAIL_LEASE: Duration = Duration::from_secs(600);
 
-/// The link a `member.invited` event's webhook carries: the issue's, while
-/// it is the member's current one and still usable; `None` for an older
-/// issue, or when no accept page is configured.
-pub(super) fn link_for_event(
+/// The links the webhooks of these `member.invited` events carry, by
+/// event id: an event's issue's link while it is the member's current one
+/// and still usable, else `None` (an older issue, or no longer usable).
+/// Two statements per org, whatever the number of events.
+pub(super) fn links_for_events(
     conn: &mut crate::db::DbConn,
     settings: &InviteSettings,
-    org: Option<&str>,
-    member: &str,
-    changes: &str,
-) -> Result<Option<String>> {
-    let Some(org) = org else { return Ok(None) };
-    let changes: serde_json::Value = serde_json::from_str(changes).unwrap_or_default();
-    let Some(id) = changes["invitationId"]["after"].as_str() else {
-        return Ok(None);
-    };
-    let Some(row) = stored::find(conn, org, member)? else {
-        return Ok(None);
-    };
-    if row.id != id || row.token_hash.is_none() {
-        return Ok(None);
+    events: &[&crate::db::models::EventRow],
+) -> Result<std::collections::HashMap<String, Option<String>>> {
+    use std::collections::HashMap;
+    let mut by_org: HashMap<&str, Vec<&crate::db::models::EventRow>> = HashMap::new();
+    for event in events {
+        if let Some(org) = event.org_id.as_deref() {
+            by_org.entry(org).or_default().push(event);
+        }
     }
-    let usable = members::find(conn, org, member)?.is_some_and(|m| {
-        shown_status(&m, now()) == Some(status::PENDING)
-            && m.status == MemberStatus::Active.as_str()
-    });
-    Ok(usable.then(|| settings.link(&row)).flatten())
+    let at = now();
+    let mut links = HashMap::new();
+    for (org, events) in by_org {
+        let ids: Vec<&str> = events.iter().map(|e| e.target_id.as_str()).collect();
+        let issues: HashMap<String, InvitationRow> = stored::of_members(conn, org, &ids)?
+            .into_iter()
+            .map(|r| (r.user_id.clone(), r))
+            .collect();
+        let usable: std::collections::HashSet<String> = members::of_users(conn, org, &ids)?
+            .into_iter()
+            .filter(|m| {
+                shown_status(m, at) == Some(status::PENDING)
+                    && m.status == MemberStatus::Active.as_str()
+            })
+            .map(|m| m.user_id)
+            .collect();
+        for event in events {
+            let changes: serde_json::Value =
+                serde_json::from_str(&event.changes).unwrap_or_default();
+            let link = issues
+                .get(&event.target_id)
+                .filter(|row| {
+                    changes["invitationId"]["after"].as_str() == Some(row.id.as_str())
+                        && row.token_hash.is_some()
+                        && usable.contains(&event.target_id)
+                })
+                .and_then(|row| settings.link(row));
+            links.insert(event.id.clone(), link);
+        }
+    }
+    Ok(links)
 }
 
 impl Service {
