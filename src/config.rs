@@ -102,8 +102,39 @@ pub enum Command {
     /// An org's directory: import a file, export one.
     #[command(subcommand)]
     Members(MembersCommand),
+    /// The admin console at /admin: sign-in links, ending sessions.
+    #[command(subcommand)]
+    Console(ConsoleCommand),
     /// Print the GraphQL schema (SDL).
     Schema,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConsoleCommand {
+    /// Print a one-time link that signs an org's admin in to the console
+    /// (usable once, for 15 minutes).
+    Link {
+        #[arg(long)]
+        org: uuid::Uuid,
+        /// The admin's user id.
+        #[arg(long)]
+        user: uuid::Uuid,
+        /// The console's public base URL.
+        #[arg(
+            long,
+            env = "ROSTER_PUBLIC_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        url: String,
+    },
+    /// End every console session of a user (in one org, when given).
+    Revoke {
+        /// The user id (or, for an operator, the token's `sub`).
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        org: Option<uuid::Uuid>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -79,6 +79,7 @@ pub fn server(
             .route("/readyz", web::get().to(readyz))
             .route("/metrics", web::get().to(metrics))
             .service(crate::scim::routes(scim_body_limit))
+            .service(crate::console::routes())
     })
     .workers(workers.max(1))
     .worker_max_blocking_threads(blocking_threads.max(1))
@@ -146,7 +147,7 @@ const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-requ
 
 /// A request's id, kept in its extensions for the handlers.
 #[derive(Debug, Clone)]
-struct RequestId(String);
+pub(crate) struct RequestId(pub(crate) String);
 
 /// The caller's `x-request-id` when it is sane (1 to 128 characters of
 /// letters, digits and `- _ . : /`), else a new UUID v7.

@@ -7,6 +7,7 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod delivery;
 pub mod domain;

@@ -7,8 +7,8 @@ use clap::Parser;
 use roster::app::{self, KeyOrigin, StartError};
 use roster::auth::CallerRole;
 use roster::config::{
-    Cli, Command, Common, EventsCommand, MembersCommand, MembersExport, MembersImport, OrgCommand,
-    Remote, Serve, TokenCommand, TokenIssue,
+    Cli, Command, Common, ConsoleCommand, EventsCommand, MembersCommand, MembersExport,
+    MembersImport, OrgCommand, Remote, Serve, TokenCommand, TokenIssue,
 };
 use roster::service::{EventPosition, EventQuery, Service, TokenRequest};
 use tracing_subscriber::EnvFilter;
@@ -42,6 +42,12 @@ async fn main() -> ExitCode {
         }
         Some(Command::Members(MembersCommand::Export(args))) => {
             export_members(&cli.common, args).await
+        }
+        Some(Command::Console(ConsoleCommand::Link { org, user, url })) => {
+            console_link(&cli.common, org, user, &url).await
+        }
+        Some(Command::Console(ConsoleCommand::Revoke { user, org })) => {
+            console_revoke(&cli.common, &user, org).await
         }
         Some(Command::Schema) => {
             print!("{}", roster::graphql::sdl());
@@ -271,6 +277,37 @@ async fn revoke_token(common: &Common, jti: &str) -> Result<(), StartError> {
             "no unrevoked token with jti {jti} was minted here"
         )))
     }
+}
+
+/// Prints a one-time console sign-in link for an org's admin.
+async fn console_link(
+    common: &Common,
+    org: uuid::Uuid,
+    user: uuid::Uuid,
+    url: &str,
+) -> Result<(), StartError> {
+    let service = command_service(common)?;
+    let secret = service
+        .create_console_link(&roster::auth::Principal::cli(), org.into(), user.into())
+        .await
+        .map_err(|e| StartError(e.to_string()))?;
+    println!("{}/admin/link/{secret}", url.trim_end_matches('/'));
+    Ok(())
+}
+
+/// Ends a user's console sessions.
+async fn console_revoke(
+    common: &Common,
+    user: &str,
+    org: Option<uuid::Uuid>,
+) -> Result<(), StartError> {
+    let service = command_service(common)?;
+    let ended = service
+        .close_console_sessions_of(&roster::auth::Principal::cli(), user, org.map(Into::into))
+        .await
+        .map_err(|e| StartError(e.to_string()))?;
+    eprintln!("{ended} console sessions ended");
+    Ok(())
 }
 
 async fn create_org(common: &Common, name: &str, slug: &str) -> Result<(), StartError> {

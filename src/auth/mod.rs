@@ -116,6 +116,8 @@ pub enum Channel {
     Graphql,
     Scim,
     Cli,
+    /// The admin console (`/admin`), which runs GraphQL in-process.
+    Console,
 }
 
 impl Channel {
@@ -124,6 +126,7 @@ impl Channel {
             Self::Graphql => "graphql",
             Self::Scim => "scim",
             Self::Cli => "cli",
+            Self::Console => "console",
         }
     }
 }

@@ -7,6 +7,7 @@
 //! differ per backend (transaction start, row locks) match on it here.
 //! Nothing in this module checks permissions: that is the service's job.
 
+pub mod console;
 pub mod events;
 pub mod groups;
 pub mod invitations;

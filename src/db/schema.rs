@@ -214,6 +214,30 @@ diesel::table! {
 }
 
 diesel::table! {
+    console_sessions (id_hash) {
+        id_hash -> Text,
+        csrf -> Text,
+        subject -> Text,
+        role -> Text,
+        org_id -> Nullable<Text>,
+        scope -> Nullable<Text>,
+        token_jti -> Nullable<Text>,
+        expires_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    console_links (token_hash) {
+        token_hash -> Text,
+        org_id -> Text,
+        user_id -> Text,
+        expires_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     server_keys (name) {
         name -> Text,
         value -> Text,

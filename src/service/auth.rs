@@ -53,6 +53,12 @@ impl Service {
             .keys
             .verify(token)
             .map_err(|e| AuthFailure::Refused(e.0))?;
+        self.in_standing(principal).await
+    }
+
+    /// The standing checks of [`Service::authenticate`] on a principal
+    /// already verified (a token's, or a console session's).
+    pub(super) async fn in_standing(&self, principal: Principal) -> Result<Principal, AuthFailure> {
         let org = principal.org;
         let admin = match principal.role {
             CallerRole::Admin => Some(principal.user_id().ok_or_else(|| {

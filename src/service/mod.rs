@@ -11,6 +11,7 @@
 
 mod auth;
 mod bulk;
+mod console;
 mod deliveries;
 mod directory;
 mod events;
@@ -36,6 +37,7 @@ use uuid::Uuid;
 
 pub use auth::{AuthFailure, IssuedToken, TokenRequest};
 pub use bulk::{RemovalReport, Skipped, StatusReport};
+pub use console::{ConsoleSession, OpenedSession};
 pub use deliveries::{
     Attempt, DeliverySettings, DeliveryStats, DueDelivery, LeasedEndpoint, retry_delay,
 };

@@ -39,6 +39,8 @@ pub struct Summary {
     pub failed: u64,
     pub written: bool,
     pub groups_created: Vec<String>,
+    /// The report's lines, in file order (retirements last).
+    pub lines: Vec<ReportLine>,
 }
 
 impl std::fmt::Display for Summary {
@@ -64,6 +66,8 @@ impl std::fmt::Display for Summary {
 /// Progress on a terminal (a bar), else a line now and then on stderr.
 pub struct Progress {
     bar: Option<indicatif::ProgressBar>,
+    /// Says nothing (the console's imports).
+    quiet: bool,
     started: Instant,
     said: Instant,
 }
@@ -89,6 +93,17 @@ impl Progress {
         });
         Self {
             bar,
+            quiet: false,
+            started: Instant::now(),
+            said: Instant::now(),
+        }
+    }
+
+    /// Progress that says nothing.
+    pub fn quiet() -> Self {
+        Self {
+            bar: None,
+            quiet: true,
             started: Instant::now(),
             said: Instant::now(),
         }
@@ -99,7 +114,7 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.set_position(rows);
             bar.set_message(format!("{rows} rows read"));
-        } else if self.said.elapsed() >= Duration::from_secs(2) {
+        } else if !self.quiet && self.said.elapsed() >= Duration::from_secs(2) {
             self.said = Instant::now();
             eprintln!("{rows} rows read ({:.0?})", self.started.elapsed());
         }
@@ -109,6 +124,7 @@ impl Progress {
     pub fn step(&mut self, what: &str) {
         match &self.bar {
             Some(bar) => bar.set_message(what.to_owned()),
+            None if self.quiet => {}
             None => eprintln!("{what} ({:.0?})", self.started.elapsed()),
         }
     }
@@ -144,13 +160,15 @@ const CREATE_GROUP: &str = "mutation($org: Uuid, $name: String!) {
   r: createGroup(org: $org, name: $name) { result error errorCode }
 }";
 
-/// One line of the report.
-struct ReportLine {
-    line: String,
-    email: String,
-    result: String,
-    code: String,
-    message: String,
+/// One line of the report: a row that failed or changed, or a
+/// retirement (no line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportLine {
+    pub line: String,
+    pub email: String,
+    pub result: String,
+    pub code: String,
+    pub message: String,
 }
 
 /// Imports `path`. The summary says what happened; a row that failed
@@ -163,6 +181,16 @@ pub async fn import(
     progress: &mut Progress,
 ) -> Result<Summary, String> {
     let rows = read(path, &options.read, |n| progress.read(n))?;
+    import_rows(target, rows, options, progress).await
+}
+
+/// Imports rows already read (see [`import`]).
+pub async fn import_rows(
+    target: &Target,
+    rows: FileRows,
+    options: &ImportOptions,
+    progress: &mut Progress,
+) -> Result<Summary, String> {
     let mut summary = Summary {
         rows: rows.rows,
         ..Default::default()
@@ -386,6 +414,7 @@ fn finish(
     // In file order; retirements (no line) last.
     report.sort_by_key(|l| l.line.parse::<u64>().unwrap_or(u64::MAX));
     write_report(options.report.as_deref(), &report)?;
+    summary.lines = report;
     Ok(summary)
 }
 

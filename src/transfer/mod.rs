@@ -18,8 +18,9 @@ use crate::service::Service;
 
 /// Where the calls go.
 pub enum Target {
-    /// This process, on the configured database, as the operator.
-    Local(Box<RosterSchema>),
+    /// This process's schema, as `Principal` (the operator at the command
+    /// line; the signed-in admin in the console).
+    Local(Box<RosterSchema>, Box<Principal>),
     /// A running Roster: `url` is its base (`https://roster.example`).
     Remote {
         client: reqwest::Client,
@@ -31,7 +32,7 @@ pub enum Target {
 impl std::fmt::Debug for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Local(_) => f.write_str("Local"),
+            Self::Local(..) => f.write_str("Local"),
             Self::Remote { url, .. } => f.debug_struct("Remote").field("url", url).finish(),
         }
     }
@@ -66,7 +67,15 @@ impl Target {
             directives: 20,
             introspection: false,
         };
-        Self::Local(Box::new(crate::graphql::build_schema(service, limits)))
+        Self::Local(
+            Box::new(crate::graphql::build_schema(service, limits)),
+            Box::new(Principal::cli()),
+        )
+    }
+
+    /// A running schema, as `principal` (the console's imports).
+    pub fn as_caller(schema: RosterSchema, principal: Principal) -> Self {
+        Self::Local(Box::new(schema), Box::new(principal))
     }
 
     pub fn remote(url: &str, token: &str) -> Self {
@@ -87,7 +96,7 @@ impl Target {
     /// default); this process has no such limit.
     pub fn chunk_bytes(&self, asked: Option<usize>) -> usize {
         match self {
-            Self::Local(_) => usize::MAX,
+            Self::Local(..) => usize::MAX,
             Self::Remote { .. } => asked.unwrap_or(DEFAULT_CHUNK_BYTES),
         }
     }
@@ -102,9 +111,10 @@ impl Target {
         records: Option<String>,
     ) -> Result<Value, CallError> {
         let answer = match self {
-            Self::Local(schema) => {
+            Self::Local(schema, principal) => {
                 let mut variables = variables;
-                let mut request = async_graphql::Request::new(query).data(Principal::cli());
+                let mut request =
+                    async_graphql::Request::new(query).data(principal.as_ref().clone());
                 if let Some(records) = records {
                     // The records go in as typed records, as the HTTP
                     // layer hands over a large sync body.

@@ -116,15 +116,26 @@ pub const FIELDS: [&str; 10] = [
 pub fn read(
     path: &Path,
     options: &ReadOptions,
-    mut progress: impl FnMut(u64),
+    progress: impl FnMut(u64),
 ) -> Result<FileRows, String> {
     let mut bytes = Vec::new();
     std::fs::File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    let format = options.format.unwrap_or_else(|| Format::of_path(path));
+    read_bytes(&bytes, format, options, progress)
+}
+
+/// Reads a file's bytes (an upload to the console, or a file read whole).
+pub fn read_bytes(
+    bytes: &[u8],
+    format: Format,
+    options: &ReadOptions,
+    mut progress: impl FnMut(u64),
+) -> Result<FileRows, String> {
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut out = Collector::new(options.send_invites);
-    match options.format.unwrap_or_else(|| Format::of_path(path)) {
+    match format {
         Format::Csv => read_csv(body, options, &mut out, &mut progress)?,
         Format::Jsonl => read_jsonl(body, options, &mut out, &mut progress)?,
     }

@@ -1,0 +1,3 @@
+DROP TABLE console_links;
+DROP INDEX console_sessions_expiry;
+DROP TABLE console_sessions;
