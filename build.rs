@@ -14,6 +14,18 @@ fn main() {
     if std::env::var_os("ROSTER_TEST_SCIM_PYTHON").is_some_and(|p| !p.is_empty()) {
         println!("cargo::rustc-cfg=scim_conformance");
     }
+    // The console's browser tests run where a ChromeDriver is installed
+    // (Debian's chromium-driver) or named; elsewhere they are ignored and
+    // say so.
+    println!("cargo::rustc-check-cfg=cfg(browser_tests)");
+    println!("cargo::rerun-if-env-changed=ROSTER_TEST_CHROMEDRIVER");
+    let driver = std::env::var_os("ROSTER_TEST_CHROMEDRIVER")
+        .filter(|p| !p.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "/usr/bin/chromedriver".into());
+    if driver.exists() {
+        println!("cargo::rustc-cfg=browser_tests");
+    }
     let url = std::env::var_os("ROSTER_TEST_POSTGRES_URL").is_some_and(|url| !url.is_empty());
     let required = std::env::var_os("ROSTER_TEST_REQUIRE_POSTGRES").is_some_and(|v| v == "1");
     if url || required {

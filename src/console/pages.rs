@@ -747,8 +747,10 @@ fn changes(value: &Value) -> String {
         return text(value);
     };
     map.iter()
-        .map(|(k, v)| match (v.get("from"), v.get("to")) {
-            (Some(from), Some(to)) => format!("{k}: {} → {}", text(from), text(to)),
+        .map(|(k, v)| match (v.get("before"), v.get("after")) {
+            (Some(Value::Null), Some(after)) => format!("{k}: {}", text(after)),
+            (Some(before), Some(Value::Null)) => format!("{k}: {} → none", text(before)),
+            (Some(before), Some(after)) => format!("{k}: {} → {}", text(before), text(after)),
             _ => format!("{k}: {}", text(v)),
         })
         .collect::<Vec<_>>()
@@ -1814,10 +1816,12 @@ pub async fn import(
             );
         }
     };
+    // Rows with problems are listed once, in their own table.
+    let problem_lines: Vec<String> = problems.iter().map(|p| p.0.to_string()).collect();
     let failed_lines: Vec<&import::ReportLine> = summary
         .lines
         .iter()
-        .filter(|l| l.result == "failed")
+        .filter(|l| l.result == "failed" && !problem_lines.contains(&l.line))
         .collect();
     let counts = html! {
         dl.facts #summary {
@@ -1857,12 +1861,26 @@ pub async fn import(
             p { a href={ (page.base()) "/members" } { "See the members" } " · " a href={ (page.base()) "/activity" } { "See the activity" } }
         });
     }
-    let writable = summary.failed == 0 || skip;
+    // A dry run does not create groups, so rows that name a group the
+    // import would create fail in it; applying creates the group first.
+    let awaits_group = |l: &&import::ReportLine| {
+        l.code == "NOT_FOUND"
+            && summary.groups_created.iter().any(|g| {
+                l.message
+                    .to_lowercase()
+                    .contains(&format!("\"{}\"", g.to_lowercase()))
+            })
+    };
+    let only_new_groups = !failed_lines.is_empty() && failed_lines.iter().all(awaits_group);
+    let writable = (summary.failed == 0 && problems.is_empty()) || skip || only_new_groups;
     let encoded = base64::engine::general_purpose::STANDARD.encode(&file);
     page.render(StatusCode::OK, "Import preview", Section::Import,
         Some(Notice::Ok("Nothing is written yet: this is what the import would do.".into())),
         html! {
             (counts)
+            @if only_new_groups {
+                p #new-groups { "The rows that fail name groups that do not exist yet: they are created when you apply, and these rows with them." }
+            }
             @if writable {
                 form method="post" action={ (page.base()) "/import" } enctype="multipart/form-data" {
                     (csrf(&page.caller.session.csrf))

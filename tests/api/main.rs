@@ -8,12 +8,15 @@ mod helpers;
 
 mod access;
 mod auth;
+mod browser;
 mod cli;
 mod concurrency;
+mod console;
 mod core;
 mod directory;
 mod events;
 mod gaps;
+mod graphiql;
 mod http;
 mod invitations;
 mod keys;
