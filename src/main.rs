@@ -92,9 +92,11 @@ async fn serve(common: &Common, serve: &Serve) -> Result<(), StartError> {
             .await
             .map_err(|e| StartError(e.to_string()))?;
         println!("Roster is listening on http://{}", started.addr);
+        println!("Console:   http://{}/admin", started.addr);
         println!("GraphiQL:  http://{}/graphiql", started.addr);
         println!("Signing secret {verb} at {}", path.display());
-        println!("Operator token (valid 1 hour); in GraphiQL's headers:");
+        println!("Operator token (valid 1 hour); paste it into the console's sign-in form,");
+        println!("or into GraphiQL's headers as:");
         println!("{{\"Authorization\": \"Bearer {}\"}}", issued.token);
     }
     started.server.await.map_err(|e| StartError(e.to_string()))

@@ -286,11 +286,28 @@ pub async fn sign_in(req: HttpRequest, state: State, body: web::Bytes) -> HttpRe
     }
     match state
         .service
-        .open_console_session(&form.text("token"))
+        .open_console_session(&pasted_token(&form.text("token")))
         .await
     {
         Ok(opened) => signed_in(&req, opened),
         Err(failure) => refused_sign_in(&req, failure),
+    }
+}
+
+/// The token in what was pasted: the token itself, `Bearer <token>`, or
+/// the header line Roster prints at its first start
+/// (`{"Authorization": "Bearer <token>"}`).
+fn pasted_token(text: &str) -> String {
+    let text = text.trim();
+    let header = serde_json::from_str::<Value>(text).ok().and_then(|v| {
+        v.get("Authorization")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+    let value = header.as_deref().unwrap_or(text).trim();
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim().to_owned(),
+        _ => value.to_owned(),
     }
 }
 
@@ -1654,22 +1671,33 @@ pub async fn import_form(req: HttpRequest, state: State, path: web::Path<String>
 
 /// Reads the import form's fields; the file's bytes, at most
 /// [`MAX_UPLOAD`].
-async fn read_upload(mut payload: actix_multipart::Multipart) -> Result<(Form, Vec<u8>), String> {
+async fn read_upload(
+    mut payload: actix_multipart::Multipart,
+) -> Result<(Form, Vec<u8>), (StatusCode, String)> {
+    let unreadable = || {
+        (
+            StatusCode::BAD_REQUEST,
+            "The upload could not be read: send the form as it is on the page.".to_owned(),
+        )
+    };
     use futures_util::StreamExt as _;
     let mut fields = Vec::new();
     let mut file = Vec::new();
     let mut total = 0usize;
     while let Some(field) = payload.next().await {
-        let mut field = field.map_err(|_| "the upload could not be read".to_owned())?;
+        let mut field = field.map_err(|_| unreadable())?;
         let name = field.name().unwrap_or_default().to_owned();
         let mut bytes = Vec::new();
         while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|_| "the upload could not be read".to_owned())?;
+            let chunk = chunk.map_err(|_| unreadable())?;
             total += chunk.len();
             if total > MAX_UPLOAD * 2 {
-                return Err(format!(
-                    "the file is larger than {} MiB; import it with `roster members import`",
-                    MAX_UPLOAD / 1024 / 1024
+                return Err((
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "The file is larger than {} MiB; import it with `roster members import`.",
+                        MAX_UPLOAD / 1024 / 1024
+                    ),
                 ));
             }
             bytes.extend_from_slice(&chunk);
@@ -1709,11 +1737,11 @@ pub async fn import(
     };
     let (form, mut file) = match uploaded {
         Ok(read) => read,
-        Err(message) => {
+        Err((status, message)) => {
             if page.caller.check_csrf(&req, None).is_err() {
                 return csrf_refused();
             }
-            return fail(&page, StatusCode::PAYLOAD_TOO_LARGE, message);
+            return fail(&page, status, message);
         }
     };
     if let Err(response) = page.caller.check_csrf(&req, form.get(CSRF_FIELD)) {

@@ -331,6 +331,17 @@ async fn sign_in_and_sessions(app: &TestApp) {
             .all(|h| h != &cookie && h.len() == 64)
     );
 
+    // The header line Roster prints at its first start works as pasted.
+    let pasted = post_sign_in(
+        app,
+        &format!("{{\"Authorization\": \"Bearer {token}\"}}"),
+        &[],
+    )
+    .await;
+    assert_eq!(pasted.status, StatusCode::SEE_OTHER, "{}", pasted.body);
+    let bearer = post_sign_in(app, &format!("  bearer {token}\n"), &[]).await;
+    assert_eq!(bearer.status, StatusCode::SEE_OTHER, "{}", bearer.body);
+
     // Over https (as a proxy says), the cookie is Secure too.
     let secure = post_sign_in(app, &token, &[("x-forwarded-proto", "https")]).await;
     let (_, raw) = cookie_value(&secure.headers, "roster_session").unwrap();
