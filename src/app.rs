@@ -142,11 +142,9 @@ fn read_or_create_secret(path: &Path) -> Result<(String, bool), StartError> {
 const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Deletes old events now and then (first a minute after start), in small
-/// batches (see `Service::prune_events`); a retention of zero keeps all.
+/// batches (see `Service::prune_events`; a retention of zero keeps all),
+/// and with them old invitation counts and expired console sessions.
 fn prune_in_background(service: Service, retention: std::time::Duration) {
-    if retention.is_zero() {
-        return;
-    }
     actix_web::rt::spawn(async move {
         actix_web::rt::time::sleep(std::time::Duration::from_secs(60)).await;
         loop {
@@ -154,6 +152,9 @@ fn prune_in_background(service: Service, retention: std::time::Duration) {
                 Ok(0) => {}
                 Ok(pruned) => tracing::info!(pruned, "old events pruned"),
                 Err(error) => tracing::warn!(%error, "pruning events failed"),
+            }
+            if let Err(error) = service.prune_console_sessions().await {
+                tracing::warn!(%error, "pruning console sessions failed");
             }
             if let Err(error) = service.prune_invitation_counts().await {
                 tracing::warn!(%error, "pruning invitation counts failed");

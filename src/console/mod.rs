@@ -77,7 +77,6 @@ pub fn routes() -> actix_web::Scope<
                 Ok(response)
             }
         })
-        .app_data(web::FormConfig::default().limit(64 * 1024))
         .route("", web::get().to(pages::home))
         .route("/", web::get().to(pages::home))
         .route("/assets/{file}", web::get().to(asset))
@@ -96,6 +95,7 @@ pub fn routes() -> actix_web::Scope<
                     "/members/{user}/{action}",
                     web::post().to(pages::member_action),
                 )
+                .route("/members/{user}/{action}", web::get().to(pages::parent))
                 .route("/groups", web::get().to(pages::groups))
                 .route("/groups", web::post().to(pages::group_create))
                 .route("/groups/{group}", web::get().to(pages::group))
@@ -103,18 +103,21 @@ pub fn routes() -> actix_web::Scope<
                     "/groups/{group}/{action}",
                     web::post().to(pages::group_action),
                 )
+                .route("/groups/{group}/{action}", web::get().to(pages::parent))
                 .route("/activity", web::get().to(pages::activity))
                 .route("/integrations", web::get().to(pages::integrations))
                 .route(
                     "/integrations/{action}",
                     web::post().to(pages::integrations_action),
                 )
+                .route("/integrations/{action}", web::get().to(pages::parent))
                 .route(
                     "/integrations/webhooks/{hook}",
                     web::get().to(pages::webhook),
                 )
                 .route("/import", web::get().to(pages::import_form))
-                .route("/import", web::post().to(pages::import)),
+                .route("/import", web::post().to(pages::import))
+                .default_service(web::to(pages::not_found)),
         )
         .default_service(web::to(pages::not_found))
 }
@@ -229,7 +232,7 @@ impl Caller {
                 "FORBIDDEN" => {
                     pages::message_page(StatusCode::FORBIDDEN, "Not allowed", &error.message)
                 }
-                "INTERNAL" | "UNAVAILABLE" | "" => {
+                "INTERNAL" | "UNAVAILABLE" => {
                     tracing::warn!(error = %error.message, "console query failed");
                     pages::message_page(
                         StatusCode::SERVICE_UNAVAILABLE,
@@ -237,6 +240,9 @@ impl Caller {
                         "The service could not answer just now; try again shortly.",
                     )
                 }
+                // A code-less error is a value the schema refused before
+                // running (a bad id or time in a form field): the
+                // caller's mistake.
                 _ => pages::message_page(StatusCode::BAD_REQUEST, "Cannot do that", &error.message),
             });
         }

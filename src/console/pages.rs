@@ -35,6 +35,16 @@ pub async fn not_found() -> HttpResponse {
     not_found_page()
 }
 
+/// A GET on an action's address (a reload after a form, say): back to
+/// the page the action belongs to.
+pub async fn parent(req: HttpRequest) -> HttpResponse {
+    let path = req.path();
+    match path.rsplit_once('/') {
+        Some((up, _)) if up.starts_with("/admin/orgs/") => see_other(up),
+        _ => not_found_page(),
+    }
+}
+
 /// A page with one sentence.
 pub fn message_page(status: StatusCode, title: &str, message: &str) -> HttpResponse {
     respond(
@@ -75,6 +85,14 @@ impl Form {
             .map(|(_, v)| v.clone())
             .collect()
     }
+}
+
+/// Whether every named field holds a UUID: ids come from the page's own
+/// forms, so one that is not is answered like an id that is nowhere.
+fn ids_ok(form: &Form, names: &[&str]) -> bool {
+    names
+        .iter()
+        .all(|name| form.text(name).parse::<uuid::Uuid>().is_ok())
 }
 
 /// The query string's fields.
@@ -255,6 +273,15 @@ fn sign_in_csrf(req: &HttpRequest, form: &Form) -> bool {
         })
 }
 
+/// Ends the session this browser had, if any: a new sign-in replaces it.
+async fn end_previous(req: &HttpRequest, state: &State) {
+    if let Some(id) = req.cookie(SESSION_COOKIE)
+        && !id.value().is_empty()
+    {
+        let _ = state.service.close_console_session(id.value()).await;
+    }
+}
+
 /// Sets the session cookie and goes to the console.
 fn signed_in(req: &HttpRequest, opened: crate::service::OpenedSession) -> HttpResponse {
     let seconds = (opened.expires_at - crate::service::now()).num_seconds();
@@ -284,6 +311,7 @@ pub async fn sign_in(req: HttpRequest, state: State, body: web::Bytes) -> HttpRe
     if !sign_in_csrf(&req, &form) {
         return csrf_refused();
     }
+    end_previous(&req, &state).await;
     match state
         .service
         .open_console_session(&pasted_token(&form.text("token")))
@@ -338,6 +366,7 @@ pub async fn link_sign_in(req: HttpRequest, state: State, body: web::Bytes) -> H
     if !sign_in_csrf(&req, &form) {
         return csrf_refused();
     }
+    end_previous(&req, &state).await;
     match state.service.open_console_link(&form.text("link")).await {
         Ok(opened) => signed_in(&req, opened),
         Err(failure) => refused_sign_in(&req, failure),
@@ -604,7 +633,7 @@ const MEMBER: &str = "query($org: Uuid, $id: Uuid) {
     attributes createdAt updatedAt retiredAt lastSignInAt emailVerifiedAt version
     invitation { status invitedAt expiresAt acceptedAt mailStatus mailError }
     groups { id name }
-    history(first: 50) { nodes { type occurredAt actor { sub role } changes } }
+    history(first: 50) { nodes { type occurredAt actor { sub role channel } changes } }
   }
   groups(org: $org, first: 500) { nodes { id name } }
 }";
@@ -750,7 +779,7 @@ fn events_table(caption: &str, events: &[Value]) -> Markup {
                 tr {
                     td { (when(&e["occurredAt"])) }
                     td { (text(&e["type"])) }
-                    td.wrap { (text(&e["actor"]["sub"])) " (" (text(&e["actor"]["role"])) ")" }
+                    td.wrap { (text(&e["actor"]["sub"])) " (" (text(&e["actor"]["role"])) ", " (text(&e["actor"]["channel"])) ")" }
                     td.wrap { code { (changes(&e["changes"])) } }
                 }
             }
@@ -805,6 +834,9 @@ pub async fn member_action(
     let Ok(user_id) = user.parse::<uuid::Uuid>() else {
         return not_found_page();
     };
+    if matches!(action.as_str(), "add-group" | "remove-group") && !ids_ok(&form, &["groupId"]) {
+        return not_found_page();
+    }
     const OUT: &str = "{ result error errorCode }";
     let (query, variables, done) = match action.as_str() {
         "retire" | "reactivate" => (
@@ -1109,6 +1141,9 @@ pub async fn group_action(
     let Ok(group_id) = group.parse::<uuid::Uuid>() else {
         return not_found_page();
     };
+    if action == "remove-member" && !ids_ok(&form, &["userId"]) {
+        return not_found_page();
+    }
     const OUT: &str = "{ result error errorCode }";
     let (query, variables, done) = match action.as_str() {
         "rename" => (
@@ -1221,7 +1256,7 @@ pub async fn activity(req: HttpRequest, state: State, path: web::Path<String>) -
             "query($org: Uuid, $types: [String!], $actor: String, $target: String, $since: DateTime, $after: String) {
                events(org: $org, first: 100, after: $after, types: $types, actorSub: $actor, targetId: $target, since: $since) {
                  pageInfo { hasNextPage endCursor }
-                 nodes { type occurredAt actor { sub role } target { kind id } changes } } }",
+                 nodes { type occurredAt actor { sub role channel } target { kind id } changes } } }",
             json!({
                 "types": (!kind.is_empty()).then(|| json!([kind])),
                 "actor": (!actor.is_empty()).then_some(&actor),
@@ -1269,7 +1304,7 @@ pub async fn activity(req: HttpRequest, state: State, path: web::Path<String>) -
                                     (text(&e["target"]["kind"])) " " (text(&e["target"]["id"]))
                                 }
                             }
-                            td.wrap { (text(&e["actor"]["sub"])) " (" (text(&e["actor"]["role"])) ")" }
+                            td.wrap { (text(&e["actor"]["sub"])) " (" (text(&e["actor"]["role"])) ", " (text(&e["actor"]["channel"])) ")" }
                             td.wrap { code { (changes(&e["changes"])) } }
                         }
                     }
@@ -1459,6 +1494,7 @@ pub async fn integrations_action(
             CREATE_TOKEN.to_owned(),
             json!({ "n": form.text("name"), "s": ["scim"], "e": "365d" }),
         ),
+        "revoke-token" if !ids_ok(&form, &["id"]) => return not_found_page(),
         "revoke-token" => (
             "mutation($org: Uuid, $id: Uuid!) { r: revokeApiToken(org: $org, id: $id) { result error errorCode } }".to_owned(),
             json!({ "id": form.text("id") }),
@@ -1475,9 +1511,16 @@ pub async fn integrations_action(
         }
         "redeliver" => {
             let hook = form.text("webhookId");
-            let since = chrono::NaiveDateTime::parse_from_str(&form.text("since"), "%Y-%m-%dT%H:%M")
-                .map(|t| t.and_utc().to_rfc3339())
-                .unwrap_or_default();
+            if !ids_ok(&form, &["webhookId"]) {
+                return not_found_page();
+            }
+            let Ok(since) =
+                chrono::NaiveDateTime::parse_from_str(&form.text("since"), "%Y-%m-%dT%H:%M")
+                    .map(|t| t.and_utc().to_rfc3339())
+            else {
+                let notice = Notice::Error("Not done: give the time as on the form (UTC).".into());
+                return webhook_page(&page, &hook, StatusCode::UNPROCESSABLE_ENTITY, Some(notice)).await;
+            };
             let data = match page
                 .graphql(
                     "mutation($org: Uuid, $w: Uuid!, $s: DateTime!) { r: redeliverEvents(org: $org, webhookId: $w, since: $s) { result error errorCode } }",
@@ -1671,34 +1714,84 @@ pub async fn import_form(req: HttpRequest, state: State, path: web::Path<String>
 
 /// Reads the import form's fields; the file's bytes, at most
 /// [`MAX_UPLOAD`].
+/// What the import form sends: its fields, the file, and how many bytes
+/// the whole body may have (the base64 copy of a previewed file, and some
+/// room for the rest).
+const IMPORT_FIELDS: [&str; 8] = [
+    CSRF_FIELD,
+    "step",
+    "mode",
+    "skip",
+    "createGroups",
+    "sendInvites",
+    "csv",
+    "file",
+];
+const MAX_IMPORT_BODY: usize = MAX_UPLOAD / 3 * 4 + 64 * 1024;
+
+/// Why an upload was not read, with the form token if it came before.
+struct Unread {
+    status: StatusCode,
+    message: String,
+    csrf: Option<String>,
+}
+
+/// Reads the import form: its fields and the file's bytes. Every byte of
+/// the body counts against [`MAX_IMPORT_BODY`] (names and part headers
+/// too), and only the form's own fields are taken.
 async fn read_upload(
+    req: &HttpRequest,
     mut payload: actix_multipart::Multipart,
-) -> Result<(Form, Vec<u8>), (StatusCode, String)> {
-    let unreadable = || {
-        (
-            StatusCode::BAD_REQUEST,
-            "The upload could not be read: send the form as it is on the page.".to_owned(),
+) -> Result<(Form, Vec<u8>), Unread> {
+    use futures_util::StreamExt as _;
+    let mut fields: Vec<(String, String)> = Vec::new();
+    let mut file = Vec::new();
+    let refuse = |status: StatusCode, message: String, fields: &[(String, String)]| Unread {
+        status,
+        message,
+        csrf: fields
+            .iter()
+            .find(|(n, _)| n == CSRF_FIELD)
+            .map(|(_, v)| v.clone()),
+    };
+    let too_large = || {
+        format!(
+            "The file is larger than {} MiB; import it with `roster members import`.",
+            MAX_UPLOAD / 1024 / 1024
         )
     };
-    use futures_util::StreamExt as _;
-    let mut fields = Vec::new();
-    let mut file = Vec::new();
+    let unreadable =
+        || "The upload could not be read: send the form as it is on the page.".to_owned();
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    // Too large as declared: read only the small fields before the file
+    // (the form token comes first), to answer in words.
+    let oversized = declared.is_some_and(|length| length > MAX_IMPORT_BODY);
     let mut total = 0usize;
     while let Some(field) = payload.next().await {
-        let mut field = field.map_err(|_| unreadable())?;
+        let Ok(mut field) = field else {
+            return Err(refuse(StatusCode::BAD_REQUEST, unreadable(), &fields));
+        };
         let name = field.name().unwrap_or_default().to_owned();
+        if !IMPORT_FIELDS.contains(&name.as_str()) || fields.len() > IMPORT_FIELDS.len() {
+            return Err(refuse(StatusCode::BAD_REQUEST, unreadable(), &fields));
+        }
+        if oversized && matches!(name.as_str(), "file" | "csv") {
+            return Err(refuse(StatusCode::PAYLOAD_TOO_LARGE, too_large(), &fields));
+        }
+        // A part's headers: its name and a fixed allowance.
+        total += name.len() + 256;
         let mut bytes = Vec::new();
         while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|_| unreadable())?;
+            let Ok(chunk) = chunk else {
+                return Err(refuse(StatusCode::BAD_REQUEST, unreadable(), &fields));
+            };
             total += chunk.len();
-            if total > MAX_UPLOAD * 2 {
-                return Err((
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!(
-                        "The file is larger than {} MiB; import it with `roster members import`.",
-                        MAX_UPLOAD / 1024 / 1024
-                    ),
-                ));
+            if total > MAX_IMPORT_BODY {
+                return Err(refuse(StatusCode::PAYLOAD_TOO_LARGE, too_large(), &fields));
             }
             bytes.extend_from_slice(&chunk);
         }
@@ -1723,7 +1816,7 @@ pub async fn import(
         Ok(page) => page,
         Err(response) => return response,
     };
-    let uploaded = read_upload(payload).await;
+    let uploaded = read_upload(&req, payload).await;
     let fail = |page: &OrgPage, status: StatusCode, message: String| {
         page.render(
             status,
@@ -1737,11 +1830,15 @@ pub async fn import(
     };
     let (form, mut file) = match uploaded {
         Ok(read) => read,
-        Err((status, message)) => {
-            if page.caller.check_csrf(&req, None).is_err() {
+        Err(unread) => {
+            if page
+                .caller
+                .check_csrf(&req, unread.csrf.as_deref())
+                .is_err()
+            {
                 return csrf_refused();
             }
-            return fail(&page, status, message);
+            return fail(&page, unread.status, unread.message);
         }
     };
     if let Err(response) = page.caller.check_csrf(&req, form.get(CSRF_FIELD)) {

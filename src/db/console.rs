@@ -88,6 +88,11 @@ pub fn insert_link(conn: &mut DbConn, row: &LinkRow) -> QueryResult<usize> {
         .execute(conn)
 }
 
+/// Whether a link with this hash is stored (used or not, expired or not).
+pub fn link_exists(conn: &mut DbConn, token_hash: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(console_links::table.find(token_hash))).get_result(conn)
+}
+
 /// Takes the link with this hash (deleting it), if it has not expired.
 pub fn take_link(
     conn: &mut DbConn,

@@ -22,7 +22,8 @@ pub struct EventActor {
     pub role: String,
     /// The token's `jti`, when it has one.
     pub jti: Option<String>,
-    /// The API the change came through: `graphql` or `cli`.
+    /// The API the change came through: `graphql`, `scim`, `console` (the
+    /// admin console at /admin) or `cli`.
     pub channel: String,
 }
 

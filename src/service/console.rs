@@ -90,15 +90,25 @@ impl Service {
     /// [`Service::create_console_link`]; the link is used up either way.
     pub async fn open_console_link(&self, link: &str) -> Result<OpenedSession, AuthFailure> {
         let hash = token_hash(link.trim());
+        let unknown =
+            || refused("this sign-in link is unknown, used or expired; ask for a new one");
+        // Most guesses are answered with a read; only a stored link
+        // takes a write.
+        let asked = hash.clone();
+        let exists = self
+            .read_short(move |conn| Ok(store::link_exists(conn, &asked)?))
+            .await
+            .map_err(|_| AuthFailure::Unavailable)?;
+        if !exists {
+            return Err(unknown());
+        }
         let taken = self
             .write(&Principal::cli(), move |tx| {
                 Ok(store::take_link(tx, &hash, now())?)
             })
             .await
             .map_err(|_| AuthFailure::Unavailable)?;
-        let link = taken.ok_or_else(|| {
-            refused("this sign-in link is unknown, used or expired; ask for a new one")
-        })?;
+        let link = taken.ok_or_else(unknown)?;
         let principal = Principal {
             subject: link.user_id,
             role: CallerRole::Admin,
@@ -181,9 +191,20 @@ impl Service {
                 csrf: row.csrf,
                 expires_at: row.expires_at,
             })),
-            Err(AuthFailure::Refused(_)) => Ok(None),
+            Err(AuthFailure::Refused(_)) => {
+                // Its token or its admin no longer stands: the session
+                // ends for good, even if the standing comes back.
+                let _ = self.close_console_session(id).await;
+                Ok(None)
+            }
             Err(AuthFailure::Unavailable) => Err(AuthFailure::Unavailable),
         }
+    }
+
+    /// Deletes expired console sessions and links.
+    pub async fn prune_console_sessions(&self) -> Result<usize> {
+        self.write(&Principal::cli(), |tx| Ok(store::prune(tx, now())?))
+            .await
     }
 
     /// Ends a console session (signing out).

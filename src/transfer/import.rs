@@ -129,6 +129,17 @@ impl Progress {
         }
     }
 
+    /// A sentence for the person at the terminal (nothing when quiet).
+    pub fn say(&self, text: &str) {
+        if self.quiet {
+            return;
+        }
+        match &self.bar {
+            Some(bar) => bar.suspend(|| eprintln!("{text}")),
+            None => eprintln!("{text}"),
+        }
+    }
+
     pub fn done(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
@@ -289,7 +300,7 @@ pub async fn import_rows(
                     report: check.report,
                     ..Default::default()
                 };
-                return finish(summary, report, check, options);
+                return finish(summary, report, check, options, progress);
             }
         }
         for (n, range) in chunks.iter().enumerate() {
@@ -320,14 +331,14 @@ pub async fn import_rows(
                 refused.report.retain(|l| l.result == "failed");
                 tally.report.extend(refused.report);
                 tally.failed += (lines.len() - range.start) as u64;
-                eprintln!(
+                progress.say(&format!(
                     "part {} of {} was refused: lines {} and later were not written; the earlier parts were",
                     n + 1,
                     chunks.len(),
                     lines.get(range.start).map(|l| l.0).unwrap_or_default()
-                );
+                ));
                 progress.done();
-                return finish(summary, report, tally, options);
+                return finish(summary, report, tally, options, progress);
             }
             tally.add(&data["s"], range.start, &lines);
             tally.written |= written;
@@ -338,7 +349,7 @@ pub async fn import_rows(
         }
     }
     progress.done();
-    finish(summary, report, tally, options)
+    finish(summary, report, tally, options, progress)
 }
 
 /// Counts and report lines gathered over one or more calls.
@@ -372,12 +383,6 @@ impl Tally {
                 .get(index)
                 .map(|(l, e)| (l.to_string(), e.clone()))
                 .unwrap_or_default();
-            if outcome == "failed" {
-                eprintln!(
-                    "line {line}: {email}: {}",
-                    result["error"].as_str().unwrap_or_default()
-                );
-            }
             self.report.push(ReportLine {
                 line,
                 email,
@@ -403,7 +408,14 @@ fn finish(
     mut report: Vec<ReportLine>,
     tally: Tally,
     options: &ImportOptions,
+    progress: &Progress,
 ) -> Result<Summary, String> {
+    for line in tally.report.iter().filter(|l| l.result == "failed") {
+        progress.say(&format!(
+            "line {}: {}: {}",
+            line.line, line.email, line.message
+        ));
+    }
     summary.created = tally.created;
     summary.updated = tally.updated;
     summary.unchanged = tally.unchanged;

@@ -55,6 +55,16 @@ macro_rules! both_backends {
     };
 }
 
+/// The tests' HTTP client. Idle connections are dropped before the
+/// server's keep-alive (5 s) closes them, so a request after a long pause
+/// does not land on a connection the server is closing.
+pub fn test_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(std::time::Duration::from_secs(2))
+        .build()
+        .expect("client")
+}
+
 /// Keeps a test's database alive for the test and removes it afterwards.
 enum Storage {
     Sqlite {
@@ -172,7 +182,7 @@ async fn spawn_with(database_url: String, storage: Storage, extra: &[&str]) -> T
     actix_web::rt::spawn(started.server);
     TestApp {
         base: format!("http://{}", started.addr),
-        client: reqwest::Client::new(),
+        client: test_client(),
         service: started.service,
         database_url,
         _storage: storage,
@@ -196,7 +206,7 @@ impl TestApp {
     pub fn at(&self, base: String) -> TestApp {
         TestApp {
             base,
-            client: reqwest::Client::new(),
+            client: test_client(),
             service: self.service.clone(),
             database_url: self.database_url.clone(),
             _storage: Storage::Shared,
