@@ -21,6 +21,16 @@ type State = web::Data<AppState>;
 /// Members, groups and events shown per page.
 const PAGE: i64 = 25;
 
+/// The value, or (returned) the page that says why not.
+macro_rules! or_page {
+    ($result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(response) => return response,
+        }
+    };
+}
+
 /// The page for anything that is not there, or not the caller's: the
 /// same for both.
 pub fn not_found_page() -> HttpResponse {
@@ -126,6 +136,20 @@ impl OrgPage {
             name: text(&org["name"]),
             caller,
         })
+    }
+
+    /// [`OrgPage::open`] for a form's POST: also its fields, once its CSRF
+    /// token checks out.
+    async fn posted(
+        req: &HttpRequest,
+        state: &State,
+        org: &str,
+        body: &[u8],
+    ) -> Result<(Self, Form), HttpResponse> {
+        let page = Self::open(req, state, org).await?;
+        let form = Form::parse(body);
+        page.caller.check_csrf(req, form.get(CSRF_FIELD))?;
+        Ok((page, form))
     }
 
     fn render(
@@ -374,10 +398,7 @@ pub async fn link_sign_in(req: HttpRequest, state: State, body: web::Bytes) -> H
 }
 
 pub async fn sign_out(req: HttpRequest, state: State, body: web::Bytes) -> HttpResponse {
-    let caller = match caller(&req, &state).await {
-        Ok(caller) => caller,
-        Err(response) => return response,
-    };
+    let caller = or_page!(caller(&req, &state).await);
     let form = Form::parse(&body);
     if let Err(response) = caller.check_csrf(&req, form.get(CSRF_FIELD)) {
         return response;
@@ -404,10 +425,7 @@ pub async fn sign_out(req: HttpRequest, state: State, body: web::Bytes) -> HttpR
 // Orgs (operators)
 
 pub async fn orgs(req: HttpRequest, state: State) -> HttpResponse {
-    let caller = match caller(&req, &state).await {
-        Ok(caller) => caller,
-        Err(response) => return response,
-    };
+    let caller = or_page!(caller(&req, &state).await);
     if !caller.is_operator() {
         return match caller.principal().org {
             Some(org) => see_other(&format!("/admin/orgs/{org}/members")),
@@ -417,17 +435,15 @@ pub async fn orgs(req: HttpRequest, state: State) -> HttpResponse {
     let q = query(&req);
     let search = q.text("q");
     let after = q.get("after").filter(|a| !a.is_empty());
-    let data = match caller
-        .graphql(
-            "query($q: String, $after: String) { orgs(first: 50, after: $after, q: $q) {
+    let data = or_page!(
+        caller
+            .graphql(
+                "query($q: String, $after: String) { orgs(first: 50, after: $after, q: $q) {
                pageInfo { hasNextPage endCursor } nodes { id slug name status } } }",
-            json!({ "q": (!search.is_empty()).then_some(&search), "after": after }),
-        )
-        .await
-    {
-        Ok(data) => data,
-        Err(response) => return response,
-    };
+                json!({ "q": (!search.is_empty()).then_some(&search), "after": after }),
+            )
+            .await
+    );
     let orgs = &data["orgs"];
     let empty = vec![];
     let nodes = orgs["nodes"].as_array().unwrap_or(&empty);
@@ -497,10 +513,7 @@ const SORTS: [(&str, &str, &str); 5] = [
 ];
 
 pub async fn members(req: HttpRequest, state: State, path: web::Path<String>) -> HttpResponse {
-    let page = match OrgPage::open(&req, &state, &path).await {
-        Ok(page) => page,
-        Err(response) => return response,
-    };
+    let page = or_page!(OrgPage::open(&req, &state, &path).await);
     let q = query(&req);
     let search = q.text("q");
     let role = q.text("role");
@@ -536,10 +549,7 @@ pub async fn members(req: HttpRequest, state: State, path: web::Path<String>) ->
         "groupIds": group_ids,
         "sortBy": { "field": field, "direction": if desc { "DESC" } else { "ASC" } },
     });
-    let data = match page.graphql(MEMBERS, variables).await {
-        Ok(data) => data,
-        Err(response) => return response,
-    };
+    let data = or_page!(page.graphql(MEMBERS, variables).await);
     let members = &data["members"];
     let empty = vec![];
     let nodes = members["nodes"].as_array().unwrap_or(&empty);
@@ -647,10 +657,7 @@ async fn member_page(
     let Ok(user) = user.parse::<uuid::Uuid>() else {
         return not_found_page();
     };
-    let data = match page.graphql(MEMBER, json!({ "id": user })).await {
-        Ok(data) => data,
-        Err(response) => return response,
-    };
+    let data = or_page!(page.graphql(MEMBER, json!({ "id": user })).await);
     let m = &data["user"];
     if m.is_null() {
         return not_found_page();
@@ -809,10 +816,7 @@ pub async fn member(
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
     let (org, user) = path.into_inner();
-    let page = match OrgPage::open(&req, &state, &org).await {
-        Ok(page) => page,
-        Err(response) => return response,
-    };
+    let page = or_page!(OrgPage::open(&req, &state, &org).await);
     member_page(&page, &user, StatusCode::OK, notice_of(&req)).await
 }
 
@@ -823,14 +827,7 @@ pub async fn member_action(
     body: web::Bytes,
 ) -> HttpResponse {
     let (org, user, action) = path.into_inner();
-    let page = match OrgPage::open(&req, &state, &org).await {
-        Ok(page) => page,
-        Err(response) => return response,
-    };
-    let form = Form::parse(&body);
-    if let Err(response) = page.caller.check_csrf(&req, form.get(CSRF_FIELD)) {
-        return response;
-    }
+    let (page, form) = or_page!(OrgPage::posted(&req, &state, &org, &body).await);
     let Ok(user_id) = user.parse::<uuid::Uuid>() else {
         return not_found_page();
     };
@@ -888,17 +885,14 @@ pub async fn member_action(
             "invitation-revoked",
         ),
         "remove" => {
-            let data = match page
+            let data =
+                or_page!(page
                 .graphql(
                     "mutation($org: Uuid, $u: Uuid!) { r: removeMembers(org: $org, userIds: [$u]) {
                        removedIds undeletedItems { code reason } } }",
                     json!({ "u": user_id }),
                 )
-                .await
-            {
-                Ok(data) => data,
-                Err(response) => return response,
-            };
+                .await);
             if let Some(item) = data["r"]["undeletedItems"]
                 .as_array()
                 .and_then(|i| i.first())
@@ -917,10 +911,7 @@ pub async fn member_action(
         }
         _ => return not_found_page(),
     };
-    let data = match page.graphql(&query, variables).await {
-        Ok(data) => data,
-        Err(response) => return response,
-    };
+    let data = or_page!(page.graphql(&query, variables).await);
     if let Some(sentence) = failure(&data["r"]) {
         return member_page(
             &page,
@@ -949,17 +940,13 @@ async fn groups_page(
     let q = query(req);
     let search = q.text("q");
     let after = q.get("after").filter(|a| !a.is_empty());
-    let data = match page
+    let data = or_page!(page
         .graphql(
             "query($org: Uuid, $q: String, $after: String) { groups(org: $org, first: 100, after: $after, q: $q) {
                totalCount pageInfo { hasNextPage endCursor } nodes { id name description } } }",
             json!({ "q": (!search.is_empty()).then_some(&search), "after": after }),
         )
-        .await
-    {
-        Ok(data) => data,
-        Err(response) => return response,
-    };
+        .await);
     let empty = vec![];
     let nodes = data["groups"]["nodes"].as_array().unwrap_or(&empty);
     let base = format!("{}/groups", page.base());
@@ -991,10 +978,7 @@ async fn groups_page(
 }
 
 pub async fn groups(req: HttpRequest, state: State, path: web::Path<String>) -> HttpResponse {
-    let page = match OrgPage::open(&req, &state, &path).await {
-        Ok(page) => page,
-        Err(response) => return response,
-    };
+    let page = or_page!(OrgPage::open(&req, &state, &path).await);
     groups_page(&page, &req, StatusCode::OK, notice_of(&req)).await
 }
 
@@ -1004,25 +988,14 @@ pub async fn group_create(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let page = match OrgPage::open(&req, &state, &path).await {
-        Ok(page) => page,
-        Err(response) => return response,
-    };
-    let form = Form::parse(&body);
-    if let Err(response) = page.caller.check_csrf(&req, form.get(CSRF_FIELD)) {
-        return response;
-    }
+    let (page, form) = or_page!(OrgPage::posted(&req, &state, &path, &body).await);
     let description = form.text("description");
-    let data = match page
+    let data = or_page!(page
         .graphql(
             "mutation($org: Uuid, $n: String!, $d: String) { r: createGroup(org: $org, name: $n, description: $d) { id result error errorCode } }",
             json!({ "n": form.text("name"), "d": (!description.is_empty()).then_some(description) }),
         )
-        .await
-    {
-        Ok(data) => data,
-        Err(response) => return response,
-    };
+        .await);
     if let Some(sentence) = failure(&data["r"]) {
         return groups_page(
             &page,
@@ -1048,17 +1021,13 @@ async fn group_page(
     let Ok(group) = group.parse::<uuid::Uuid>() else {
         return not_found_page();
     };
-    let data = match page
+    let data = or_page!(page
         .graphql(
             "query($org: Uuid, $g: Uuid!) { group(org: $org, id: $g) { id name description version }
                groupUsers(org: $org, groupId: $g) { userId userName role status } }",
             json!({ "g": group }),
         )
-        .await
-    {
-        Ok(data) => data,
-        Err(response) => return response,
-    };
+        .await);
     let g = &data["group"];
     if g.is_null() {
         return not_found_page();
@@ -1116,10 +1085,7 @@ pub async fn group(
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
     let (org, group) = path.into_inner();
-    let page = match OrgPage::open(&req, &state, &org).await {
-        Ok(page) => page,
-        Err(response) => return response,
-    };
+    let page = or_page!(OrgPage::open(&req, &state, &org).await);
     group_page(&page, &group, StatusCode::OK, notice_of(&req)).await
 }
 
@@ -1130,14 +1096,7 @@ pub async fn group_action(
     body: web::Bytes,
 ) -> HttpResponse {
     let (org, group, action) = path.into_inner();
-    let page = match OrgPage::open(&req, &state, &org).await {
-        Ok(page) => page,
-        Err(response) => return response,
-    };
-    let form = Form::parse(&body);
-    if let Err(response) = page.caller.check_csrf(&req, form.get(CSRF_FIELD)) {
-        return response;
-    }
+    let (page, form) = or_page!(OrgPage::posted(&req, &state, &org, &body).await);
     let Ok(group_id) = group.parse::<uuid::Uuid>() else {
         return not_found_page();
     };
@@ -1169,16 +1128,13 @@ pub async fn group_action(
             "group-removed",
         ),
         "add-member" => {
-            let found = match page
-                .graphql(
+            let found = or_page!(
+                page.graphql(
                     "query($org: Uuid, $e: String) { user(org: $org, email: $e) { id } }",
                     json!({ "e": form.text("email") }),
                 )
                 .await
-            {
-                Ok(data) => data,
-                Err(response) => return response,
-            };
+            );
             let Some(user) = found["user"]["id"].as_str() else {
                 return group_page(
                     &page,
@@ -1200,10 +1156,7 @@ pub async fn group_action(
         }
         _ => return not_found_page(),
     };
-    let data = match page.graphql(&query, variables).await {
-        Ok(data) => data,
-        Err(response) => return response,
-    };
+    let data = or_page!(page.graphql(&query, variables).await);
     if let Some(sentence) = failure(&data["r"]) {
         return group_page(
             &page,
@@ -1235,10 +1188,7 @@ const WINDOWS: [(&str, &str, i64); 4] = [
 ];
 
 pub async fn activity(req: HttpRequest, state: State, path: web::Path<String>) -> HttpResponse {
-    let page = match OrgPage::open(&req, &state, &path).await {
-        Ok(page) => page,
-        Err(response) => return response,
-    };
+    let page = or_page!(OrgPage::open(&req, &state, &path).await);
     let q = query(&req);
     let kind = q.text("type");
     let actor = q.text("actor");
@@ -1251,7 +1201,7 @@ pub async fn activity(req: HttpRequest, state: State, path: web::Path<String>) -
         .unwrap_or(24);
     let since = (chrono::Utc::now() - chrono::Duration::hours(hours)).to_rfc3339();
     let after = q.get("after").filter(|a| !a.is_empty());
-    let data = match page
+    let data = or_page!(page
         .graphql(
             "query($org: Uuid, $types: [String!], $actor: String, $target: String, $since: DateTime, $after: String) {
                events(org: $org, first: 100, after: $after, types: $types, actorSub: $actor, targetId: $target, since: $since) {
@@ -1264,11 +1214,7 @@ pub async fn activity(req: HttpRequest, state: State, path: web::Path<String>) -
                 "since": since, "after": after,
             }),
         )
-        .await
-    {
-        Ok(data) => data,
-        Err(response) => return response,
-    };
+        .await);
     let empty = vec![];
     let events = data["events"]["nodes"].as_array().unwrap_or(&empty);
     let base = format!("{}/activity", page.base());
@@ -1352,18 +1298,14 @@ async fn integrations_page(
     notice: Option<Notice>,
     shown: Option<Shown>,
 ) -> HttpResponse {
-    let data = match page
+    let data = or_page!(page
         .graphql(
             "query($org: Uuid) {
                apiTokens(org: $org, first: 200) { nodes { id name scopes createdBy createdAt expiresAt lastUsedAt } }
                webhooks(org: $org) { id url description types enabled disabledReason } }",
             json!({}),
         )
-        .await
-    {
-        Ok(data) => data,
-        Err(response) => return response,
-    };
+        .await);
     let empty = vec![];
     let tokens = data["apiTokens"]["nodes"].as_array().unwrap_or(&empty);
     let hooks = data["webhooks"].as_array().unwrap_or(&empty);
@@ -1461,10 +1403,7 @@ async fn integrations_page(
 }
 
 pub async fn integrations(req: HttpRequest, state: State, path: web::Path<String>) -> HttpResponse {
-    let page = match OrgPage::open(&req, &state, &path).await {
-        Ok(page) => page,
-        Err(response) => return response,
-    };
+    let page = or_page!(OrgPage::open(&req, &state, &path).await);
     integrations_page(&page, &req, StatusCode::OK, notice_of(&req), None).await
 }
 
@@ -1475,14 +1414,7 @@ pub async fn integrations_action(
     body: web::Bytes,
 ) -> HttpResponse {
     let (org, action) = path.into_inner();
-    let page = match OrgPage::open(&req, &state, &org).await {
-        Ok(page) => page,
-        Err(response) => return response,
-    };
-    let form = Form::parse(&body);
-    if let Err(response) = page.caller.check_csrf(&req, form.get(CSRF_FIELD)) {
-        return response;
-    }
+    let (page, form) = or_page!(OrgPage::posted(&req, &state, &org, &body).await);
     const CREATE_TOKEN: &str = "mutation($org: Uuid, $n: String!, $s: [String!]!, $e: String) {
       r: createApiToken(org: $org, name: $n, scopes: $s, expiresIn: $e) { result token error errorCode } }";
     let (query, variables) = match action.as_str() {
@@ -1521,16 +1453,12 @@ pub async fn integrations_action(
                 let notice = Notice::Error("Not done: give the time as on the form (UTC).".into());
                 return webhook_page(&page, &hook, StatusCode::UNPROCESSABLE_ENTITY, Some(notice)).await;
             };
-            let data = match page
+            let data = or_page!(page
                 .graphql(
                     "mutation($org: Uuid, $w: Uuid!, $s: DateTime!) { r: redeliverEvents(org: $org, webhookId: $w, since: $s) { result error errorCode } }",
                     json!({ "w": hook, "s": since }),
                 )
-                .await
-            {
-                Ok(data) => data,
-                Err(response) => return response,
-            };
+                .await);
             if let Some(sentence) = failure(&data["r"]) {
                 return webhook_page(&page, &hook, failed_status(&data["r"]), Some(Notice::Error(sentence))).await;
             }
@@ -1538,10 +1466,7 @@ pub async fn integrations_action(
         }
         _ => return not_found_page(),
     };
-    let data = match page.graphql(&query, variables).await {
-        Ok(data) => data,
-        Err(response) => return response,
-    };
+    let data = or_page!(page.graphql(&query, variables).await);
     let result = &data["r"];
     if let Some(sentence) = failure(result) {
         return integrations_page(
@@ -1598,18 +1523,14 @@ async fn webhook_page(
     let Ok(hook) = hook.parse::<uuid::Uuid>() else {
         return not_found_page();
     };
-    let data = match page
+    let data = or_page!(page
         .graphql(
             "query($org: Uuid, $w: Uuid!) { webhooks(org: $org) { id url description types enabled disabledReason }
                webhookDeliveries(org: $org, webhookId: $w, first: 50) {
                  nodes { eventType status attempts lastStatusCode lastError createdAt deliveredAt nextAttemptAt } } }",
             json!({ "w": hook }),
         )
-        .await
-    {
-        Ok(data) => data,
-        Err(response) => return response,
-    };
+        .await);
     let empty = vec![];
     let Some(h) = data["webhooks"]
         .as_array()
@@ -1662,10 +1583,7 @@ pub async fn webhook(
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
     let (org, hook) = path.into_inner();
-    let page = match OrgPage::open(&req, &state, &org).await {
-        Ok(page) => page,
-        Err(response) => return response,
-    };
+    let page = or_page!(OrgPage::open(&req, &state, &org).await);
     webhook_page(&page, &hook, StatusCode::OK, notice_of(&req)).await
 }
 
@@ -1689,10 +1607,7 @@ fn import_fields(mirror: bool, skip: bool, create_groups: bool, send_invites: bo
 }
 
 pub async fn import_form(req: HttpRequest, state: State, path: web::Path<String>) -> HttpResponse {
-    let page = match OrgPage::open(&req, &state, &path).await {
-        Ok(page) => page,
-        Err(response) => return response,
-    };
+    let page = or_page!(OrgPage::open(&req, &state, &path).await);
     let content = html! {
         p { "Upload a CSV with a header row: " code { "email" } ", and any of " code { "externalId firstName lastName name mobile locale timezone role status groups attr.<key>" } ". You see what would change before anything is written." }
         form method="post" action={ (page.base()) "/import" } enctype="multipart/form-data" {
@@ -1812,10 +1727,7 @@ pub async fn import(
 ) -> HttpResponse {
     use crate::transfer::{Target, import, read};
     use base64::Engine as _;
-    let page = match OrgPage::open(&req, &state, &path).await {
-        Ok(page) => page,
-        Err(response) => return response,
-    };
+    let page = or_page!(OrgPage::open(&req, &state, &path).await);
     let uploaded = read_upload(&req, payload).await;
     let fail = |page: &OrgPage, status: StatusCode, message: String| {
         page.render(
