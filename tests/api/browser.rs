@@ -488,20 +488,7 @@ fn last_admin_and_operator(ctx: Ctx) -> std::pin::Pin<Box<dyn std::future::Futur
         ctx.axe("member with an error").await;
 
         // The admin, handed a one-time link by the host app.
-        let (ok, link, stderr) = crate::helpers::roster_cli(
-            app,
-            &[
-                "console",
-                "link",
-                "--org",
-                &org.to_string(),
-                "--user",
-                &admin.to_string(),
-                "--url",
-                &app.base,
-            ],
-            &[],
-        );
+        let (ok, link, stderr) = crate::console::console_link(app, org, admin);
         assert!(ok, "{stderr}");
         ctx.browser.goto(link.trim()).await.unwrap();
         ctx.wait_text("main", "one-time link").await;

@@ -474,6 +474,15 @@ async fn sign_in_and_sessions(app: &TestApp) {
     );
 }
 
+/// `roster console link` for `user` in `org`: success, stdout, stderr.
+pub fn console_link(app: &TestApp, org: Uuid, user: Uuid) -> (bool, String, String) {
+    let (org, user) = (org.to_string(), user.to_string());
+    let args = [
+        "console", "link", "--org", &org, "--user", &user, "--url", &app.base,
+    ];
+    roster_cli(app, &args, &[])
+}
+
 /// The `jti` claim of a token.
 fn jti_of(token: &str) -> String {
     use base64::Engine as _;
@@ -506,20 +515,7 @@ async fn one_time_links(app: &TestApp) {
         &[],
     );
     assert!(!ok && stderr.contains("active admin"), "{stderr}");
-    let (ok, link, stderr) = roster_cli(
-        app,
-        &[
-            "console",
-            "link",
-            "--org",
-            &org.to_string(),
-            "--user",
-            &admin.to_string(),
-            "--url",
-            &app.base,
-        ],
-        &[],
-    );
+    let (ok, link, stderr) = console_link(app, org, admin);
     assert!(ok, "{stderr}");
     let link = link.trim().to_owned();
     assert!(
