@@ -241,6 +241,32 @@ fn failed_status(result: &Value) -> StatusCode {
     }
 }
 
+/// Asks before an action that cannot be undone: its form again (posting
+/// to `action`) with `confirm=yes`, and a way back to `back`.
+fn confirm_page(
+    page: &OrgPage,
+    title: &str,
+    question: &str,
+    (action, back): (&str, &str),
+    section: Section,
+) -> HttpResponse {
+    page.render(
+        StatusCode::OK,
+        title,
+        section,
+        None,
+        html! {
+            p #question { (question) }
+            form.row method="post" action=(action) {
+                (csrf(&page.caller.session.csrf))
+                input type="hidden" name="confirm" value="yes";
+                button.danger type="submit" { (title) }
+                a.button href=(back) { "Cancel" }
+            }
+        },
+    )
+}
+
 // ---------------------------------------------------------------------
 // Signing in and out
 
@@ -884,6 +910,20 @@ pub async fn member_action(
             json!({ "u": user_id }),
             "invitation-revoked",
         ),
+        "remove" if form.text("confirm") != "yes" => {
+            return confirm_page(
+                &page,
+                "Remove from org",
+                "Remove this member from the org? Their groups here go with it, and a person who \
+                 is in no other org is deleted. This cannot be undone; to keep them out but on \
+                 record, retire them instead.",
+                (
+                    &format!("{}/members/{user_id}/remove", page.base()),
+                    &format!("{}/members/{user_id}", page.base()),
+                ),
+                Section::Members,
+            );
+        }
         "remove" => {
             let data =
                 or_page!(page
@@ -1113,6 +1153,18 @@ pub async fn group_action(
                     "v": form.text("version").parse::<i64>().ok() }),
             "group-renamed",
         ),
+        "delete" if form.text("confirm") != "yes" => {
+            return confirm_page(
+                &page,
+                "Delete group",
+                "Delete this group? Its members stay in the org. This cannot be undone.",
+                (
+                    &format!("{}/groups/{group_id}/delete", page.base()),
+                    &format!("{}/groups/{group_id}", page.base()),
+                ),
+                Section::Groups,
+            );
+        }
         "delete" => (
             format!(
                 "mutation($org: Uuid, $g: Uuid!) {{ r: deleteGroup(org: $org, id: $g) {OUT} }}"

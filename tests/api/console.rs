@@ -180,6 +180,22 @@ impl<'a> Console<'a> {
         read(response).await
     }
 
+    /// A page once it shows `needle` (10 s at most). Events show in
+    /// history and Activity once the events API's horizon passes them: on
+    /// PostgreSQL, when every transaction that began before them has
+    /// ended, which under the load of other tests can take a moment.
+    pub async fn eventually(&self, path: &str, needle: &str) -> Page {
+        let mut page = self.get(path).await;
+        for _ in 0..100 {
+            if page.body.contains(needle) {
+                break;
+            }
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+            page = self.get(path).await;
+        }
+        page
+    }
+
     /// Posts a form with the session's CSRF token.
     pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
         let mut form: Vec<(&str, &str)> = vec![("_csrf", &self.csrf)];
@@ -624,7 +640,7 @@ async fn members_list_and_member_actions(app: &TestApp) {
 
     // A member's page: profile, groups, history.
     let member = format!("{base}/{}", ids[3]);
-    let page = console.get(&member).await;
+    let page = console.eventually(&member, "member.created").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.text("dl.facts").contains("person03@console.example"));
     assert_eq!(page.text("#role"), "user");
@@ -700,8 +716,16 @@ async fn members_list_and_member_actions(app: &TestApp) {
         .post(&format!("{member}/revoke-invitation"), &[])
         .await;
     assert_eq!(twice.status, StatusCode::CONFLICT);
-    // Remove.
-    let removed = console.act(&format!("{member}/remove"), &[]).await;
+    // Remove: asked first (it cannot be undone), then done.
+    let asked = console.post(&format!("{member}/remove"), &[]).await;
+    assert_eq!(asked.status, StatusCode::OK);
+    assert!(asked.text("#question").contains("cannot be undone"));
+    assert_eq!(member_state(app, org, ids[3]).await.0, "ACTIVE");
+    let confirm = asked.attrs("input[name=confirm]", "value");
+    assert_eq!(confirm, ["yes"]);
+    let removed = console
+        .act(&format!("{member}/remove"), &[("confirm", "yes")])
+        .await;
     assert_eq!(removed.notice(), "The member is removed from the org.");
     assert_eq!(removed.text("#total"), "30 members match.");
     assert_eq!(console.get(&member).await.status, StatusCode::NOT_FOUND);
@@ -757,7 +781,9 @@ async fn guard_failures_in_words(app: &TestApp) {
         "{}",
         page.notice()
     );
-    let page = operator.post(&format!("{own}/remove"), &[]).await;
+    let page = operator
+        .post(&format!("{own}/remove"), &[("confirm", "yes")])
+        .await;
     assert_eq!(page.status, StatusCode::CONFLICT);
     assert!(
         page.notice().contains("last active admin"),
@@ -843,7 +869,16 @@ async fn groups_pages_and_actions(app: &TestApp) {
     assert_eq!(stale.status, StatusCode::CONFLICT);
     let search = console.get(&format!("{base}?q=team")).await;
     assert_eq!(search.texts("tbody tr").len(), 1);
-    let deleted = console.act(&format!("{href}/delete"), &[]).await;
+    let asked = console.post(&format!("{href}/delete"), &[]).await;
+    assert!(asked.text("#question").contains("members stay in the org"));
+    assert_eq!(
+        console.get(&href).await.status,
+        StatusCode::OK,
+        "asking deletes nothing"
+    );
+    let deleted = console
+        .act(&format!("{href}/delete"), &[("confirm", "yes")])
+        .await;
     assert_eq!(deleted.notice(), "The group is deleted.");
     assert!(deleted.texts("tbody tr").is_empty());
     assert_eq!(console.get(&href).await.status, StatusCode::NOT_FOUND);
@@ -857,17 +892,7 @@ async fn activity_page(app: &TestApp) {
         .act(&format!("/admin/orgs/{org}/members/{member}/retire"), &[])
         .await;
     let base = format!("/admin/orgs/{org}/activity");
-    // On PostgreSQL an event shows once every transaction that began
-    // before it has ended (the events API's horizon): under the load of
-    // other tests, that can take a moment.
-    let mut page = console.get(&base).await;
-    for _ in 0..100 {
-        if page.text("tbody").contains("member.retired") {
-            break;
-        }
-        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
-        page = console.get(&base).await;
-    }
+    let page = console.eventually(&base, "member.retired").await;
     assert_eq!(page.status, StatusCode::OK);
     let rows = page.texts("tbody tr");
     let retired = rows
