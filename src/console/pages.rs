@@ -646,7 +646,7 @@ pub async fn members(req: HttpRequest, state: State, path: web::Path<String>) ->
             }
         }))
         nav.pager aria-label="Pages" {
-            @if info["hasPreviousPage"].as_bool() == Some(true) || before.is_some() && info["hasPreviousPage"].as_bool() == Some(true) {
+            @if info["hasPreviousPage"].as_bool() == Some(true) {
                 a href={ (base) "?" (keep) "&before=" (view::query_value(&text(&info["startCursor"]))) } rel="prev" { "Previous page" }
             }
             @if info["hasNextPage"].as_bool() == Some(true) {

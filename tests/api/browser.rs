@@ -274,6 +274,13 @@ fn admin_walkthrough(ctx: Ctx) -> std::pin::Pin<Box<dyn std::future::Future<Outp
         ctx.fits_narrow("sign-in").await;
         ctx.screenshot("sign-in").await;
         ctx.sign_in(&token).await;
+        // From here on pages change in place (hx-boost), in this one
+        // document: anything the Content-Security-Policy blocks is noted.
+        ctx.script(
+            "window.cspViolations = []; document.addEventListener('securitypolicyviolation',
+               e => window.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI)); return true;",
+        )
+        .await;
         ctx.wait_text("#total", "7 members match.").await;
         ctx.axe("members").await;
         ctx.fits_narrow("members").await;
@@ -367,6 +374,8 @@ fn admin_walkthrough(ctx: Ctx) -> std::pin::Pin<Box<dyn std::future::Future<Outp
             .await;
         assert_eq!(works["members"]["totalCount"], 7);
         ctx.screenshot("integrations").await;
+        let violations = ctx.script("return window.cspViolations || [];").await;
+        assert_eq!(violations, json!([]), "the pages so far break no CSP rule");
         ctx.goto(&format!("/admin/orgs/{org}/integrations")).await;
         ctx.wait_text("tbody", "payroll").await;
         let source = ctx.browser.source().await.unwrap();
