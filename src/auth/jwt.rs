@@ -50,6 +50,9 @@ struct IncomingClaims {
     scope: Option<String>,
     #[serde(default)]
     jti: Option<serde_json::Value>,
+    /// Required and checked by the validation; kept for callers that
+    /// need the token's end (a console session ends with it).
+    exp: u64,
 }
 
 /// The longest `jti` accepted.
@@ -140,6 +143,12 @@ impl JwtKeys {
     /// into a [`Principal`]. Revocation and org status are checked by the
     /// service, which has the database.
     pub fn verify(&self, token: &str) -> Result<Principal, TokenError> {
+        self.verify_until(token).map(|(principal, _)| principal)
+    }
+
+    /// [`JwtKeys::verify`], with the token's `exp` (seconds since the
+    /// epoch).
+    pub fn verify_until(&self, token: &str) -> Result<(Principal, u64), TokenError> {
         let mut validation = Validation::new(self.algorithm);
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
@@ -149,7 +158,8 @@ impl JwtKeys {
         validation.validate_exp = true;
         let data = jsonwebtoken::decode::<IncomingClaims>(token, &self.decoding, &validation)
             .map_err(|e| TokenError::new(describe(e.kind())))?;
-        principal_from(data.claims)
+        let exp = data.claims.exp;
+        principal_from(data.claims).map(|principal| (principal, exp))
     }
 
     /// Signs the claims with the configured key.

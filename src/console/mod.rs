@@ -28,8 +28,6 @@ use crate::domain::OrgId;
 use crate::http::AppState;
 use crate::service::{AuthFailure, ConsoleSession};
 
-pub use view::Notice;
-
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "roster_session";
 /// The sign-in form's CSRF cookie (before there is a session).
@@ -277,13 +275,6 @@ fn csrf_refused() -> HttpResponse {
         "Form expired",
         "This form is out of date or did not come from this console. Go back, reload the page and try again.",
     )
-}
-
-/// A new random form token.
-fn secret_token() -> String {
-    use base64::Engine as _;
-    let bytes: [u8; 24] = rand::random();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Compares two secrets in time independent of where they differ.

@@ -282,7 +282,7 @@ pub async fn home(req: HttpRequest, state: State) -> HttpResponse {
 
 /// The sign-in form, with a fresh form token in a cookie of its own.
 fn sign_in_page(req: &HttpRequest, status: StatusCode, error: Option<&str>) -> HttpResponse {
-    let token = super::secret_token();
+    let token = crate::service::secret("");
     let mut response = respond(
         status,
         view::bare(
@@ -392,7 +392,7 @@ fn pasted_token(text: &str) -> String {
 /// A one-time link's page: signing in takes a click (a POST), so that a
 /// mail scanner fetching the link does not use it up.
 pub async fn link_form(req: HttpRequest, path: web::Path<String>) -> HttpResponse {
-    let token = super::secret_token();
+    let token = crate::service::secret("");
     let mut response = respond(
         StatusCode::OK,
         view::bare(

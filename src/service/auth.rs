@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use chrono::NaiveDateTime;
 use uuid::Uuid;
 
 use super::events::{Draft, Tx, kind};
@@ -49,11 +50,26 @@ impl Service {
     /// token, that its `sub` is an active admin member of its org: an
     /// admin's rights follow their membership.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthFailure> {
-        let principal = self
+        self.authenticate_until(token)
+            .await
+            .map(|(principal, _)| principal)
+    }
+
+    /// [`Service::authenticate`], with when the token expires.
+    pub(super) async fn authenticate_until(
+        &self,
+        token: &str,
+    ) -> Result<(Principal, NaiveDateTime), AuthFailure> {
+        let (principal, exp) = self
             .keys
-            .verify(token)
+            .verify_until(token)
             .map_err(|e| AuthFailure::Refused(e.0))?;
-        self.in_standing(principal).await
+        let until = i64::try_from(exp)
+            .ok()
+            .and_then(|exp| chrono::DateTime::from_timestamp(exp, 0))
+            .map(|t| t.naive_utc())
+            .unwrap_or(NaiveDateTime::MAX);
+        Ok((self.in_standing(principal).await?, until))
     }
 
     /// The standing checks of [`Service::authenticate`] on a principal
@@ -295,7 +311,7 @@ fn refusal(standing: &tokens::Standing, has_org: bool, admin: bool) -> Option<&'
 
 /// Whether a membership's stored role and status make an active admin: the
 /// standing an admin token needs.
-fn is_active_admin(role: &str, status: &str) -> bool {
+pub(super) fn is_active_admin(role: &str, status: &str) -> bool {
     Role::from_db(role) == Role::Admin && MemberStatus::from_db(status) == MemberStatus::Active
 }
 

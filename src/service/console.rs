@@ -5,20 +5,20 @@
 use base64::Engine as _;
 use chrono::NaiveDateTime;
 
-use super::auth::AuthFailure;
+use super::auth::{AuthFailure, is_active_admin};
 use super::invitations::token_hash;
 use super::{Service, now};
 use crate::auth::{CallerRole, Channel, Principal, Scope, Scopes};
 use crate::db::console::{self as store, LinkRow, SessionRow};
 use crate::db::tokens;
-use crate::domain::{MemberStatus, OrgId, Role, UserId};
+use crate::domain::{OrgId, UserId};
 use crate::error::{Error, Result};
 
 /// The longest a console session lasts; never past its token's expiry.
-pub const SESSION_TTL: chrono::Duration = chrono::Duration::hours(12);
+const SESSION_TTL: chrono::Duration = chrono::Duration::hours(12);
 
 /// How long a `roster console link` stays usable.
-pub const LINK_TTL: chrono::Duration = chrono::Duration::minutes(15);
+const LINK_TTL: chrono::Duration = chrono::Duration::minutes(15);
 
 /// An opened session: what the cookie carries, and the form token.
 #[derive(Debug, Clone)]
@@ -37,24 +37,14 @@ pub struct ConsoleSession {
     pub expires_at: NaiveDateTime,
 }
 
-/// 32 random bytes, URL-safe base64, with a prefix.
-fn secret(prefix: &str) -> String {
+/// 32 random bytes, URL-safe base64, with a prefix: session ids, link
+/// secrets and form tokens.
+pub fn secret(prefix: &str) -> String {
     let bytes: [u8; 32] = rand::random();
     format!(
         "{prefix}{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     )
-}
-
-/// The `exp` claim of a token already verified, as a time.
-fn expiry_of(token: &str) -> Option<NaiveDateTime> {
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    let exp = claims.get("exp")?.as_i64()?;
-    chrono::DateTime::from_timestamp(exp, 0).map(|t| t.naive_utc())
 }
 
 fn scope_text(scopes: Scopes) -> String {
@@ -76,13 +66,12 @@ impl Service {
     /// only (an integration token is for programs). The session ends at
     /// the token's expiry or after [`SESSION_TTL`], whichever is first.
     pub async fn open_console_session(&self, token: &str) -> Result<OpenedSession, AuthFailure> {
-        let principal = self.authenticate(token.trim()).await?;
+        let (principal, until) = self.authenticate_until(token.trim()).await?;
         if principal.role == CallerRole::Integration {
             return Err(refused(
                 "the console takes an admin or operator token; integration tokens are for programs",
             ));
         }
-        let until = expiry_of(token.trim()).ok_or_else(|| refused("the token has no expiry"))?;
         self.store_session(principal, until).await
     }
 
@@ -253,11 +242,7 @@ impl Service {
         };
         self.write(who, move |tx| {
             let standing = tokens::membership_of(tx, &row.org_id, &row.user_id)?;
-            let admin = standing.is_some_and(|(role, status)| {
-                Role::from_db(&role) == Role::Admin
-                    && MemberStatus::from_db(&status) == MemberStatus::Active
-            });
-            if !admin {
+            if !standing.is_some_and(|(role, status)| is_active_admin(&role, &status)) {
                 return Err(Error::invalid(
                     "the user must be an active admin of the org (the console is for admins)",
                 ));

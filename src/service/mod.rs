@@ -37,7 +37,7 @@ use uuid::Uuid;
 
 pub use auth::{AuthFailure, IssuedToken, TokenRequest};
 pub use bulk::{RemovalReport, Skipped, StatusReport};
-pub use console::{ConsoleSession, OpenedSession};
+pub use console::{ConsoleSession, OpenedSession, secret};
 pub use deliveries::{
     Attempt, DeliverySettings, DeliveryStats, DueDelivery, LeasedEndpoint, retry_delay,
 };
